@@ -1,0 +1,14 @@
+"""The ``composite`` command line."""
+
+from __future__ import annotations
+
+#: Subcommand modules; each exposes ``register(subparsers)``.
+COMMAND_MODULES = (
+    "composite.cli.render",
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .main import run
+
+    return run(argv)

@@ -1,0 +1,1 @@
+"""Colour management and colour matching."""
