@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .coverage import GENERATORS_KEY, union_generator_records
 from .errors import InputError, StateError
 from .image import ALPHA_ASSOCIATED_LAYERS, RGBA, Image, Layer, Window
 from .state import AlphaState
@@ -226,4 +227,7 @@ def merge_images(operation: str, a: Image, b: Image, *, mix: float = 1.0) -> Ima
         else:
             layers[name] = lb if lb is not None else la
     metadata = {**a.metadata, **b.metadata}
+    records = union_generator_records(a.metadata, b.metadata)
+    if records:
+        metadata[GENERATORS_KEY] = records
     return b.replace(pixels=pixels, layers=layers, metadata=metadata)
