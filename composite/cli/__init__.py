@@ -5,6 +5,7 @@ from __future__ import annotations
 #: Subcommand modules; each exposes ``register(subparsers)``.
 COMMAND_MODULES = (
     "composite.cli.render",
+    "composite.cli.eval",
 )
 
 

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 BUILTIN_MODULES = (
     "composite.graph.builtin",
     "composite.io.stages",
+    "composite.extend.stages",
+    "composite.matte.stages",
 )
 
 _REGISTRY: dict[str, type[Stage]] = {}
