@@ -6,6 +6,7 @@ from __future__ import annotations
 COMMAND_MODULES = (
     "composite.cli.render",
     "composite.cli.eval",
+    "composite.cli.bench",
 )
 
 

@@ -1,0 +1,1 @@
+"""composite's benchmarks: ``python -m benchmarks`` (or ``composite bench``); see benchmarks/README.md."""
