@@ -26,6 +26,7 @@ BUILTIN_MODULES = (
     "composite.io.stages",
     "composite.extend.stages",
     "composite.matte.stages",
+    "composite.color.match_stages",
 )
 
 _REGISTRY: dict[str, type[Stage]] = {}
