@@ -44,13 +44,25 @@ def _per_chunk(pixels: np.ndarray, fn) -> np.ndarray:
     return np.concatenate(parts, axis=2)
 
 
-def resize(pixels: np.ndarray, width: int, height: int, *, filter: str = "cubic") -> np.ndarray:
-    """Resample ``(H, W, C)`` float32 to ``(height, width, C)``."""
+def resize(pixels: np.ndarray, width: int, height: int, *, filter: str = "cubic",
+           antialias: bool = True) -> np.ndarray:
+    """Resample ``(H, W, C)`` float32 to ``(height, width, C)``.
+
+    When shrinking with an interpolating filter (bilinear, cubic, lanczos), ``antialias`` first low-passes
+    the source with a Gaussian of sigma ``0.5 * sqrt(f**2 - 1)`` per axis (f = shrink factor), so detail
+    finer than the new pixel grid does not alias; ``area`` averages and needs no prefilter.
+    """
     if width <= 0 or height <= 0:
         raise InputError(f"resize: size must be positive, got {width}x{height}")
     flag = _filter(filter)
     if (pixels.shape[1], pixels.shape[0]) == (width, height):
         return pixels.copy()
+    fx, fy = pixels.shape[1] / width, pixels.shape[0] / height
+    if antialias and flag in (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_LANCZOS4) and (fx > 1 or fy > 1):
+        sx = 0.5 * np.sqrt(max(fx * fx - 1, 0.0))
+        sy = 0.5 * np.sqrt(max(fy * fy - 1, 0.0))
+        pixels = _per_chunk(pixels, lambda p: cv2.GaussianBlur(p, (0, 0), sigmaX=max(sx, 1e-3), sigmaY=max(sy, 1e-3),
+                                                               borderType=cv2.BORDER_REPLICATE))
     return _per_chunk(pixels, lambda p: cv2.resize(p, (int(width), int(height)), interpolation=flag))
 
 

@@ -52,8 +52,9 @@ def _mix(result: np.ndarray, b: np.ndarray, mix: float) -> np.ndarray:
 
 def premultiply(rgba: np.ndarray) -> np.ndarray:
     """Straight ``(H, W, 4)`` float32 RGBA → premultiplied (colour times alpha)."""
-    out = rgba.copy()
-    out[..., :-1] *= rgba[..., -1:]
+    out = np.empty_like(rgba)
+    np.multiply(rgba[..., :-1], rgba[..., -1:], out=out[..., :-1])
+    out[..., -1:] = rgba[..., -1:]
     return out
 
 
@@ -63,9 +64,11 @@ def unpremultiply(rgba: np.ndarray) -> np.ndarray:
     Where alpha is 0 the colour is left as it is (emissive pixels with A == 0 keep their light),
     matching Nuke's Unpremult; no division by zero happens.
     """
-    out = rgba.copy()
     alpha = rgba[..., -1:]
-    np.divide(rgba[..., :-1], alpha, out=out[..., :-1], where=alpha != 0)
+    safe = np.where(alpha != 0, alpha, np.float32(1))  # dividing by 1 keeps colour where alpha is 0
+    out = np.empty_like(rgba)
+    np.divide(rgba[..., :-1], safe, out=out[..., :-1])
+    out[..., -1:] = alpha
     return out
 
 
