@@ -59,3 +59,11 @@ def coverage_fraction(image: Image) -> np.ndarray:
     out = np.zeros_like(cov)
     np.divide(cov, a, out=out, where=a > 1e-6)
     return np.clip(out, 0.0, 1.0)
+
+
+def reassociate(image: Image, before: Image) -> Image:
+    """After an operation changed alpha without touching layers, keep each pixel's generated *fraction*
+    from ``before`` and re-associate it with the new alpha (coverage = fraction × new alpha)."""
+    if COVERAGE_LAYER not in before.layers:
+        return image
+    return with_coverage(image, coverage_fraction(before) * image.a)
