@@ -7,10 +7,11 @@ COMMAND_MODULES = (
     "composite.cli.render",
     "composite.cli.eval",
     "composite.cli.bench",
+    "composite.temporal.cli",
 )
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .main import run
+    from .app import run
 
     return run(argv)

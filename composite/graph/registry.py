@@ -27,6 +27,7 @@ BUILTIN_MODULES = (
     "composite.extend.stages",
     "composite.matte.stages",
     "composite.color.match_stages",
+    "composite.temporal.stages",
 )
 
 _REGISTRY: dict[str, type[Stage]] = {}
