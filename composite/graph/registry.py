@@ -27,6 +27,8 @@ BUILTIN_MODULES = (
     "composite.extend.stages",
     "composite.matte.stages",
     "composite.color.match_stages",
+    "composite.color.grain_stages",
+    "composite.integrate.stages",
     "composite.temporal.stages",
 )
 
