@@ -125,7 +125,7 @@ def test_core_cases_cover_the_brief():
 
 
 def test_composite_bench_command(capsys):
-    from composite.cli.main import run
+    from composite.cli.app import run
 
     assert run(["bench", "--list", "--suite", "core", "--case", "graph.cheap"]) == 0
     out = capsys.readouterr().out

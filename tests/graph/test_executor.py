@@ -1,6 +1,7 @@
 """Rendering: skip-if-up-to-date, chunk determinism across processes, atomic output under SIGKILL."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -119,7 +120,10 @@ def test_killed_render_leaves_no_truncated_frame_and_resumes(tmp_path):
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    finished = sorted(n for n in os.listdir(out) if not n.startswith("."))
+    def frames_in(folder):
+        return sorted(n for n in os.listdir(folder) if re.fullmatch(r"comp\.\d+\.exr", n))
+
+    finished = frames_in(out)
     assert "comp.1001.exr" in finished and len(finished) < 4
     for name in finished:  # every file under a final name is complete
         img = read_exr(out / name)
@@ -129,4 +133,4 @@ def test_killed_render_leaves_no_truncated_frame_and_resumes(tmp_path):
     # the re-run renders only what is missing
     report = load_recipe(path).render(progress=False)
     assert report.skipped == [1001 + i for i in range(len(finished))]
-    assert sorted(n for n in os.listdir(out) if not n.startswith(".")) == [f"comp.{t}.exr" for t in range(1001, 1005)]
+    assert frames_in(out) == [f"comp.{t}.exr" for t in range(1001, 1005)]
