@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from ..graph.recipe import load_recipe, parse_overrides
@@ -23,6 +24,21 @@ def register(sub) -> None:
     p.add_argument("--progress", choices=("auto", "bar", "log"), default="auto",
                    help="progress bar on a terminal (auto), always a bar, or plain log lines")
     p.add_argument("--json", action="store_true", help="print the render report as JSON on stdout")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="where chunks render: local worker processes, or a Ray cluster (one actor per worker)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address (auto, HOST:PORT); default: start a local Ray instance")
+    p.add_argument("--device", default=None, metavar="DEVICE",
+                   help="where stages with torch implementations run: cpu (NumPy, the default), cuda, cuda:N, auto "
+                        "or torch-cpu (default: $COMPOSITE_DEVICE); see docs/gpu.md")
+    t = p.add_argument_group("timelines", "render the recipe for every shot of an edit")
+    t.add_argument("--timeline", metavar="EDIT", help="timeline (.otio, .edl): render every shot, retargeting the "
+                   "plate path, frames and output paths; write a timeline referencing the comp renders")
+    t.add_argument("--timeline-out", metavar="OTIO", help="conformed timeline (default: <edit>_comp.otio here)")
+    t.add_argument("--handles", type=int, default=0, help="frames added before and after each shot")
+    t.add_argument("--edl-rate", type=float, default=None, help="frame rate of an EDL (default: inferred)")
+    t.add_argument("--plate-node", help="the recipe's plate reader (default: its only ReadImage)")
+    t.add_argument("--shot", dest="shots", action="append", default=None, help="render only this shot (repeatable)")
     p.set_defaults(func=cmd_render)
 
     v = sub.add_parser("validate", help="check a recipe without rendering")
@@ -38,10 +54,44 @@ def register(sub) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    pipeline = load_recipe(args.recipe, overrides=parse_overrides(args.overrides))
+    device = getattr(args, "device", None)
+    if not device:
+        return _cmd_render(args)
+    from ..gpu.device import check_name
+
+    check_name(device)
+    # Pipelines built by this command, here and in its worker processes, read $COMPOSITE_DEVICE.
+    previous = os.environ.get("COMPOSITE_DEVICE")
+    os.environ["COMPOSITE_DEVICE"] = device
+    try:
+        return _cmd_render(args)
+    finally:
+        if previous is None:
+            os.environ.pop("COMPOSITE_DEVICE", None)
+        else:
+            os.environ["COMPOSITE_DEVICE"] = previous
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
     progress = {"auto": None, "bar": True, "log": False}[args.progress]
+    if args.timeline:
+        from ..io.conform import render_timeline
+
+        result = render_timeline(args.recipe, args.timeline, output=args.timeline_out, handles=args.handles,
+                                 rate=args.edl_rate, plate_node=args.plate_node, shots=args.shots,
+                                 overrides=parse_overrides(args.overrides), chunk_size=args.chunk_size,
+                                 workers=args.workers, force=args.force, progress=progress,
+                                 executor=args.executor, address=args.address)
+        if args.json:
+            json.dump(result.as_dict(), sys.stdout, indent=2, default=str)
+            print()
+        else:
+            print(result.summary(), file=sys.stderr)
+        return 0
+    pipeline = load_recipe(args.recipe, overrides=parse_overrides(args.overrides))
     report = pipeline.render(args.frames, chunk_size=args.chunk_size, workers=args.workers, force=args.force,
-                             progress=progress)
+                             progress=progress, executor=getattr(args, "executor", "local"),
+                             address=getattr(args, "address", None))
     if args.json:
         json.dump({"frames": report.frames, "rendered": report.rendered, "skipped": report.skipped,
                    "written": sorted(set(report.written)), "elapsed_s": round(report.elapsed, 4),

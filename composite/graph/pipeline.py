@@ -15,6 +15,7 @@ Example
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -94,10 +95,15 @@ class Pipeline:
         frame and count, or replace them with 0 and log the count.
     frames : str or None
         Default frame range (``"1001-1100"``) for :meth:`render` and the CLI.
+    device : str or None
+        Where stages with torch implementations run: None or ``"cpu"`` (NumPy, the default), ``"cuda"``,
+        ``"cuda:N"``, ``"auto"`` or ``"torch-cpu"`` (see :mod:`composite.gpu`). Defaults to
+        ``$COMPOSITE_DEVICE``. An execution choice: not part of recipes or fingerprints.
     """
 
     def __init__(self, name: str = "pipeline", *, rate: float = 24.0, working_space: str = WORKING_SPACE,
-                 nonfinite: str = "error", frames: str | None = None, metadata: Mapping[str, Any] | None = None):
+                 nonfinite: str = "error", frames: str | None = None, metadata: Mapping[str, Any] | None = None,
+                 device: str | None = None):
         if nonfinite not in ("error", "repair"):
             raise RecipeError(f"nonfinite must be 'error' or 'repair', got {nonfinite!r}", key="nonfinite")
         self.name = name
@@ -108,6 +114,7 @@ class Pipeline:
         self.metadata = dict(metadata or {})
         self.nodes: dict[str, Node] = {}
         self.source: str = "<python>"
+        self.device: str | None = device if device is not None else (os.environ.get("COMPOSITE_DEVICE") or None)
         self._reset_caches()
 
     # -- building ------------------------------------------------------------------------------
@@ -319,7 +326,12 @@ class Pipeline:
         else:
             kwargs = self.gather_inputs(node, t)
             try:
-                out = stage.process(t, **kwargs)
+                if self.device is None or self.device == "cpu":
+                    out = stage.process(t, **kwargs)
+                else:  # torch device: composite.gpu decides where the stage runs
+                    from ..gpu.graph import process as process_on_device
+
+                    out = process_on_device(self, node, t, kwargs)
             except (InputError, RenderError):
                 raise
             except Exception as exc:
@@ -333,6 +345,13 @@ class Pipeline:
 
     def gather_inputs(self, node: str, t: int) -> dict[str, Any]:
         """Evaluate and state-check the inputs ``node`` reads at ``t`` (dicts of frame → Image for windows)."""
+        if self.device is not None and self.device != "cpu":
+            from ..gpu.graph import gather_inputs as gather_on_device
+
+            return gather_on_device(self, node, t)
+        return self._gather_inputs(node, t)
+
+    def _gather_inputs(self, node: str, t: int) -> dict[str, Any]:
         n = self.nodes[node]
         stage = n.stage
         kwargs: dict[str, Any] = {}
@@ -352,6 +371,10 @@ class Pipeline:
 
     def evaluate(self, node: str, t: int, output: str | None = None) -> Image:
         """One output image of ``node`` at frame ``t``."""
+        if self.device is not None and self.device != "cpu":
+            from ..gpu.graph import evaluate as evaluate_on_device
+
+            return evaluate_on_device(self, node, t, output)
         outs = self.evaluate_outputs(node, t)
         name = output or self.nodes[node].stage.outputs[0]
         if name not in outs:

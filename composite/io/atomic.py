@@ -26,6 +26,15 @@ def is_temp_path(path: str | os.PathLike) -> bool:
     return name.startswith(".") and TEMP_MARKER in name
 
 
+def final_path(path: str | os.PathLike) -> str:
+    """The name a temporary path (:func:`temp_path_for`) will be renamed to, for messages."""
+    p = Path(path)
+    if not is_temp_path(p):
+        return os.fspath(path)
+    stem = p.name[1:p.name.index(TEMP_MARKER)]
+    return os.fspath(p.with_name(stem + p.suffix))
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write; on success rename it to ``path`` (creating folders), else delete it."""

@@ -408,6 +408,29 @@ class MatteClamp(Stage):
 
 
 @register
+class MatteDespeckle(Stage):
+    """Remove isolated matte regions smaller than ``min_area`` pixels (tracking markers, dust); optionally
+    fill small holes. See :func:`composite.matte.ops.remove_small_regions`."""
+
+    version = 1
+    inputs = {"image": Input("matte or premultiplied RGBA", alpha=ANY_ALPHA)}
+    params = {
+        "min_area": Param(int, 200, range=(0, 10_000_000), doc="regions smaller than this (pixels) are removed"),
+        "threshold": Param(float, 0.05, range=(0.0, 1.0), doc="alpha above which a pixel belongs to a region"),
+        "holes": Param(bool, False, doc="also fill holes smaller than min_area"),
+    }
+
+    def identity(self, t):
+        return "image" if self.p.min_area == 0 else None
+
+    def process(self, t, image):
+        return _apply_to_alpha(image, lambda m: ops.remove_small_regions(m, min_area=self.p.min_area,
+                                                                        threshold=self.p.threshold,
+                                                                        holes=self.p.holes),
+                               f"{self.node_name} (MatteDespeckle)")
+
+
+@register
 class MatteCombine(Stage):
     """Combine the matte of ``a`` with the matte of ``b`` (max, min, multiply, subtract, add, screen);
     the result keeps ``a``'s colour (re-premultiplied) when ``a`` is RGBA."""

@@ -70,3 +70,22 @@ def test_fill_and_edge_extend():
     np.testing.assert_allclose(out[0, 0, :3], [0.8, 0.1, 0.1], atol=1e-3)  # far away: same colour spread
     np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
     assert float(ops.edge_extend(np.zeros((4, 4, 4), np.float32)).max()) == 0.0
+
+
+def test_remove_small_regions_drops_specks_and_keeps_attached_detail():
+    from composite.matte.ops import remove_small_regions
+
+    m = np.zeros((60, 60), np.float32)
+    m[20:50, 20:40] = 1.0            # a body (600 px)
+    m[5:20, 30] = 0.4                # a thin strand attached to it (15 px, part of the body's region)
+    m[5:8, 5:8] = 1.0                # a 9 px speck
+    m[50:52, 50:52] = 0.5            # a 4 px speck
+    out = remove_small_regions(m, min_area=50)
+    np.testing.assert_array_equal(out[20:50, 20:40], 1.0)
+    np.testing.assert_array_equal(out[5:20, 30], np.float32(0.4))
+    assert out[5:8, 5:8].max() == 0 and out[50:52, 50:52].max() == 0
+    hole = m.copy()
+    hole[30:32, 25:27] = 0.0          # a 4 px hole in the body
+    filled = remove_small_regions(hole, min_area=50, holes=True)
+    np.testing.assert_array_equal(filled[30:32, 25:27], 1.0)
+    np.testing.assert_array_equal(remove_small_regions(m, min_area=0), m)
