@@ -26,6 +26,7 @@ BUILTIN_MODULES = (
     "composite.io.stages",
     "composite.extend.stages",
     "composite.matte.stages",
+    "composite.matte.refine_stages",
     "composite.color.match_stages",
     "composite.color.grain_stages",
     "composite.integrate.stages",
