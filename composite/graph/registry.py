@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 BUILTIN_MODULES = (
     "composite.graph.builtin",
     "composite.io.stages",
+    "composite.io.contact_sheet",
     "composite.extend.stages",
     "composite.matte.stages",
     "composite.matte.refine_stages",
