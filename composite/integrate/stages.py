@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.coverage import COVERAGE_LAYER, coverage, with_coverage
+from ..core.coverage import COVERAGE_LAYER, coverage, reassociate, with_coverage
 from ..core.errors import InputError, StateError
 from ..core.image import RGBA, Image, Window
 from ..core.merge import as_rgba, merge_images, to_window
@@ -210,11 +210,12 @@ class DepthDefocus(Stage):
 
     def process(self, t, image, depth=None):
         d = _depth_plane(image, depth, self.p.depth_channel, self.node_name)
-        px, idx = _rgba_pixels(image, self.node_name)
+        # depth_defocus takes RGB(A) only: coverage keeps each pixel's generated fraction (reassociated)
+        px, idx = _rgba_pixels(image, self.node_name, filter_coverage=False)
         out = dfm.depth_defocus(px, d, focus=self.p.focus, size=self.p.size, max_radius=self.p.max_radius,
                                 layers=self.p.layers, depth_mode=self.p.depth_mode, blades=self.p.blades,
                                 rotation=self.p.rotation, aspect=self.p.aspect)
-        return _put(image, idx, out)
+        return reassociate(_put(image, idx, out), image)
 
 
 @register

@@ -184,3 +184,17 @@ def test_recipe_round_trip():
     for name in ("wrap", "blend", "dof", "haze", "lens"):
         assert again.fingerprint(name, 1001) == p.fingerprint(name, 1001)
         np.testing.assert_array_equal(again.evaluate(name, 1001).pixels, p.evaluate(name, 1001).pixels)
+
+
+def test_depth_defocus_keeps_generated_fraction_of_a_covered_element():
+    from composite.core import Image
+    from composite.core.coverage import coverage, mark_generated
+    from composite.integrate.stages import DepthDefocus
+
+    px = np.zeros((16, 16, 4), np.float32)
+    px[4:12, 4:12] = [0.4, 0.3, 0.2, 1.0]
+    img = mark_generated(Image(px)).with_layer("depth", np.full((16, 16, 1), 50.0, np.float32), ("Z",))
+    out = DepthDefocus(focus=5.0, size=4.0, max_radius=3.0).process(1001, img)
+    assert out.pixels.shape == (16, 16, 4)
+    inside = out.a > 0.05
+    np.testing.assert_allclose(coverage(out)[inside & (img.a > 0)], out.a[inside & (img.a > 0)], atol=1e-5)
