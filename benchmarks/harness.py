@@ -536,9 +536,13 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="write the JSON report here (markdown beside it); default benchmarks/results/")
     ap.add_argument("--markdown", dest="markdown_path", metavar="PATH", help="write the markdown report here")
     ap.add_argument("--list", action="store_true", help="list suites and cases without running them")
+    ap.add_argument("--device", metavar="DEVICE",
+                    help="also measure the torch path on this device (cuda, cuda:N, torch-cpu) in suites that have one")
 
 
 def main_from_args(args: argparse.Namespace) -> int:
+    if getattr(args, "device", None):  # suites with a torch path (suite_gpu) read the devices from here
+        os.environ["COMPOSITE_BENCH_DEVICES"] = f"numpy,{args.device}"
     config = Config.make(quick=args.quick, sizes=args.sizes, frames=args.frames, threads=args.threads,
                          peers=not args.no_peers, timeout=args.timeout)
     if args.list:
