@@ -29,6 +29,7 @@ BUILTIN_MODULES = (
     "composite.matte.stages",
     "composite.matte.refine_stages",
     "composite.color.match_stages",
+    "composite.color.ocio_stages",
     "composite.color.grain_stages",
     "composite.integrate.stages",
     "composite.temporal.stages",
