@@ -503,6 +503,7 @@ def write_report(report: dict[str, Any], *, json_path: str | os.PathLike | None 
         tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
         tmp.write_text(text)
         os.replace(tmp, path)
+    write_plots(report, jp.parent, jp.stem)
     if not json_path:
         for src, name in ((jp, "latest.json"), (mp, "latest.md")):
             dst = RESULTS_DIR / name
@@ -510,6 +511,60 @@ def write_report(report: dict[str, Any], *, json_path: str | os.PathLike | None 
             tmp.write_text(src.read_text())
             os.replace(tmp, dst)
     return jp, mp
+
+
+def write_plots(report: dict[str, Any], folder: str | os.PathLike, stem: str = "bench") -> list[Path]:
+    """PNG plots of a report: ms/frame against resolution per case, and a per-case time breakdown at
+    the most common size. Returns the files written (none when matplotlib is missing)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    rows = [r for e in report.get("suites", {}).values() for r in e.get("cases", [])
+            if "ms_per_frame" in r and r.get("size") and r.get("tool") == "composite"]
+    if not rows:
+        return []
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    series: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        w, h = (int(v) for v in r["size"].split("x"))
+        name = f"{r['suite']}: {r['case'].split('@')[0]}"
+        series.setdefault(name, []).append((w * h / 1e6, r["ms_per_frame"]))
+    multi = {k: sorted(v) for k, v in series.items() if len({p[0] for p in v}) > 1}
+    if multi:
+        fig, ax = plt.subplots(figsize=(9, 6))
+        for name, pts in sorted(multi.items(), key=lambda kv: -kv[1][-1][1])[:16]:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("megapixels per frame")
+        ax.set_ylabel("ms per frame")
+        ax.set_title("Time per frame against resolution")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = folder / f"{stem}-resolution.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    sizes = [r["size"] for r in rows]
+    common = "1920x1080" if "1920x1080" in sizes else max(set(sizes), key=sizes.count)
+    at = sorted((r for r in rows if r["size"] == common), key=lambda r: r["ms_per_frame"])[-30:]
+    fig, ax = plt.subplots(figsize=(9, max(3, 0.28 * len(at) + 1)))
+    ax.barh([f"{r['suite']}: {r['case'].split('@')[0]}" for r in at], [r["ms_per_frame"] for r in at])
+    ax.set_xlabel(f"ms per frame at {common}")
+    ax.set_title("Time per frame by stage and pipeline")
+    ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    path = folder / f"{stem}-breakdown.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(path)
+    return written
 
 
 def _size(text: str) -> tuple[int, int]:
