@@ -397,8 +397,8 @@ def cases(config: Config) -> list[Case]:
                         compare=f"io.exr_over{tag}", requires=("oiiotool",),
                         note=f"one process for {seq} frames"))
         out.append(Case(f"io.exr_resize_half{tag}", setup_exr_resize, dict(width=w, height=h, frames=seq),
-                        group="io", note="read, OpenCV Lanczos-4 to half size (fixed 8x8 taps, no widening "
-                                     "for the downscale), write"))
+                        group="io", note="read, Lanczos-4 to half size after a Gaussian anti-alias "
+                                     "prefilter, write"))
         out.append(Case(f"io.exr_resize_half.oiiotool{tag}", setup_oiiotool_resize,
                         dict(width=w, height=h, frames=seq, threads=config.threads), group="io", kind="peer",
                         tool="oiiotool", frames=2, batch=seq,
