@@ -226,66 +226,147 @@ class CrowdFrame:
 def render_crowd(library: SpriteLibrary, agents: Agents, camera: GroundCamera, width: int, height: int, *,
                  frame: int = 0, shadow_opacity: float = 0.4, haze_density: float = 0.0,
                  haze_color: tuple[float, float, float] = (0.6, 0.65, 0.7), min_pixel_height: float = 1.0) -> CrowdFrame:
-    """Draw agents far to near into a ``height x width`` premultiplied RGBA frame."""
+    """Draw agents far to near into a ``height x width`` premultiplied RGBA frame.
+
+    Per-agent placement (sizes, corners, shadow boxes, haze) is computed for all agents at once; the loop
+    then only composites. Resized sprites are cached with their ``1 - alpha`` and solid masks, since a
+    few sprite sizes serve thousands of distant agents.
+    """
     canvas = np.zeros((height, width, 4), np.float32)
-    depth = np.full((height, width), np.inf, np.float32)
-    ident = np.zeros((height, width), np.float32)
-    if len(agents) == 0:
-        return CrowdFrame(canvas, depth, ident)
+    n = len(agents)
+    if n == 0:
+        return CrowdFrame(canvas, np.full((height, width), np.inf, np.float32), np.zeros((height, width), np.float32))
     fx, fy = camera.project(agents.X, agents.Z)
     ph = camera.pixel_height(agents.size_m, agents.Z)
     haze = np.asarray(haze_color, np.float32)
-    cache: dict[tuple, np.ndarray] = {}
-    for i in range(len(agents)):
-        h_px = ph[i]
-        if h_px < min_pixel_height:
-            continue
-        sp = library.sprites[agents.sprite[i]]
-        fidx = (frame + int(agents.offset[i])) % len(sp.frames)
-        scale = h_px / sp.height
-        sh, sw = sp.frames[fidx].shape[:2]
-        th, tw = max(1, int(round(sh * scale))), max(1, int(round(sw * scale)))
-        key = (int(agents.sprite[i]), fidx, th, tw, bool(agents.mirror[i]))
-        img = cache.get(key)
-        if img is None:
-            src = sp.frames[fidx]
-            img = cv2.resize(src, (tw, th), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    sprites = library.sprites
+    # -- per-agent geometry, vectorised (the same formulas the loop used to evaluate one agent at a time)
+    sid = np.asarray(agents.sprite, np.int64)
+    n_frames = np.array([len(sp.frames) for sp in sprites], np.int64)
+    fidx = (int(frame) + np.asarray(agents.offset, np.int64)) % n_frames[sid]
+    s_h = np.array([sp.frames[0].shape[0] for sp in sprites], np.float64)[sid]
+    s_w = np.array([sp.frames[0].shape[1] for sp in sprites], np.float64)[sid]
+    foot_x0 = np.array([sp.foot[0] for sp in sprites], np.float64)[sid]
+    foot_y = np.array([sp.foot[1] for sp in sprites], np.float64)[sid]
+    heights = np.array([sp.height for sp in sprites], np.float64)[sid]
+    mirror = np.asarray(agents.mirror, bool)
+    scale = ph / heights
+    th = np.maximum(1, np.round(s_h * scale)).astype(np.int64)
+    tw = np.maximum(1, np.round(s_w * scale)).astype(np.int64)
+    foot_x = np.where(mirror, s_w - foot_x0, foot_x0)
+    x0 = np.round(fx - foot_x * scale).astype(np.int64)
+    y0 = np.round(fy - foot_y * scale).astype(np.int64)
+    if haze_density > 0:
+        transmit = np.exp(-haze_density * np.asarray(agents.Z, np.float64)).astype(np.float64)
+    else:
+        transmit = np.ones(n, np.float64)
+    do_shadow = (shadow_opacity > 0) & (ph >= 3)
+    sw_px = np.maximum(2, np.round(0.5 * tw)).astype(np.int64)
+    sh_px = np.maximum(1, np.round(sw_px * 0.25)).astype(np.int64)
+    sx0 = np.round(fx - sw_px / 2).astype(np.int64)
+    sy0 = np.round(fy - sh_px / 2).astype(np.int64)
+    visible = ph >= min_pixel_height
+    # Python lists: per-element access in the loop is several times cheaper than indexing NumPy arrays
+    zid = np.stack([np.asarray(agents.Z, np.float32), np.asarray(agents.ident, np.float32)], -1)
+    sid_l, fidx_l, th_l, tw_l, mir_l = sid.tolist(), fidx.tolist(), th.tolist(), tw.tolist(), mirror.tolist()
+    x0_l, y0_l, sx0_l, sy0_l = x0.tolist(), y0.tolist(), sx0.tolist(), sy0.tolist()
+    sw_l, sh_l, t_l, shadow_l, small_l = sw_px.tolist(), sh_px.tolist(), transmit.tolist(), do_shadow.tolist(), \
+        (scale < 1).tolist()
+    colour = agents.color
+    # depth and id are written together (one masked copy per agent), then split
+    zi = np.zeros((height, width, 2), np.float32)
+    zi[..., 0] = np.inf
+    cache, shadow_cache = _caches(library, shadow_opacity)
+    local: dict[tuple, tuple] = {}  # large (near) sprites: kept for this frame only
+    for i in np.flatnonzero(visible).tolist():
+        s = sid_l[i]
+        fi = fidx_l[i]
+        h_i, w_i = th_l[i], tw_l[i]
+        mir = mir_l[i]
+        key = (s, fi, h_i, w_i, mir)
+        entry = cache.get(key) or local.get(key)
+        if entry is None:
+            src = sprites[s].frames[fi]
+            img = cv2.resize(src, (w_i, h_i), interpolation=cv2.INTER_AREA if small_l[i] else cv2.INTER_LINEAR)
             if img.ndim == 2:
                 img = img[..., None]
-            if agents.mirror[i]:
+            if mir:
                 img = img[:, ::-1]
-            cache[key] = img
-        foot_x = (sw - sp.foot[0]) if agents.mirror[i] else sp.foot[0]
-        x0 = int(round(fx[i] - foot_x * scale))
-        y0 = int(round(fy[i] - sp.foot[1] * scale))
-        transmit = float(np.exp(-haze_density * agents.Z[i])) if haze_density > 0 else 1.0
-        # contact shadow: a soft ellipse under the feet
-        if shadow_opacity > 0 and h_px >= 3:
-            sw_px = max(2, int(round(0.5 * tw)))
-            sh_px = max(1, int(round(sw_px * 0.25)))
-            skey = ("shadow", sw_px, sh_px)
-            sk = cache.get(skey)
-            if sk is None:
-                sk = cv2.resize(_SHADOW, (sw_px, sh_px), interpolation=cv2.INTER_AREA)
-                cache[skey] = sk
-            _over_alpha_only(canvas, sk * (shadow_opacity * transmit), int(round(fx[i] - sw_px / 2)),
-                             int(round(fy[i] - sh_px / 2)))
+            a = img[..., 3:4]
+            inv4 = np.ascontiguousarray(np.broadcast_to(1 - a, img.shape))
+            rgb2d = np.ascontiguousarray(img[..., :3]).reshape(-1, 3)
+            src4 = np.empty((h_i * w_i, 4), np.float32)  # premultiplied source: colour filled per agent
+            src4[:, 3] = a.reshape(-1)
+            entry = (img, a, 1 - a, (a > 0.5), inv4, rgb2d, src4)
+            if h_i * w_i <= _PERSIST_PIXELS:
+                cache[key] = entry
+                _SPRITE_CACHE["bytes"] += 19 * h_i * w_i * 4
+            else:
+                local[key] = entry
+        img, a_full, inv_full, solid_full, inv4, rgb2d, src4 = entry
+        t_i = t_l[i]
+        # contact shadow: a soft ellipse under the feet (black with alpha over the canvas)
+        if shadow_l[i]:
+            skey = (sw_l[i], sh_l[i])
+            shade = shadow_cache.get(skey)
+            if shade is None:
+                sk = cv2.resize(_SHADOW, skey, interpolation=cv2.INTER_AREA)[..., None]
+                full = sk * (shadow_opacity * 1.0)  # the shadow without haze, and its 1 - alpha
+                shade = (sk, full, 1 - full)
+                shadow_cache[skey] = shade
+            ys, xs, sy, sx = _clip_box(sx0_l[i], sy0_l[i], skey[0], skey[1], width, height)
+            if ys is not None:
+                if t_i == 1.0:
+                    sa, inv_sa = shade[1][sy, sx], shade[2][sy, sx]
+                else:
+                    sa = shade[0][sy, sx] * (shadow_opacity * t_i)
+                    inv_sa = 1 - sa
+                region = canvas[ys, xs]
+                region *= inv_sa
+                region[..., 3:4] += sa
         # sprite: colour variation, haze, then over
-        ys, xs, sy, sx = _clip_box(x0, y0, img.shape[1], img.shape[0], width, height)
+        ys, xs, sy, sx = _clip_box(x0_l[i], y0_l[i], w_i, h_i, width, height)
         if ys is None:
             continue
-        crop = img[sy, sx]
-        a = crop[..., 3:4]
-        rgb = crop[..., :3] @ agents.color[i].T
-        if transmit < 1.0:
-            rgb = rgb * transmit + haze * (1 - transmit) * a
         region = canvas[ys, xs]
-        region[..., :3] = rgb + region[..., :3] * (1 - a)
-        region[..., 3:4] = a + region[..., 3:4] * (1 - a)
-        solid = a[..., 0] > 0.5
-        depth[ys, xs][solid] = agents.Z[i]
-        ident[ys, xs][solid] = agents.ident[i]
-    return CrowdFrame(canvas, depth, ident)
+        if t_i >= 1.0 and w_i > 1 and sy.start == 0 and sx.start == 0 and sy.stop == h_i and sx.stop == w_i:
+            # whole sprite, no haze: colour the cached contiguous copy (one 2-D product, the same numbers as the
+            # per-pixel product; NumPy takes another kernel for one-pixel-wide sprites, hence w_i > 1), then over
+            np.matmul(rgb2d, colour[i].T, out=src4[:, :3])
+            region *= inv4
+            region += src4.reshape(h_i, w_i, 4)
+            np.copyto(zi[ys, xs], zid[i], where=solid_full)
+            continue
+        crop, a, inv, solid = img[sy, sx], a_full[sy, sx], inv_full[sy, sx], solid_full[sy, sx]
+        rgb = crop[..., :3] @ colour[i].T
+        if t_i < 1.0:
+            rgb = rgb * t_i + haze * (1 - t_i) * a
+        region *= inv
+        region[..., :3] += rgb
+        region[..., 3:4] += a
+        np.copyto(zi[ys, xs], zid[i], where=solid)
+    return CrowdFrame(canvas, np.ascontiguousarray(zi[..., 0]), np.ascontiguousarray(zi[..., 1]))
+
+
+#: Resized sprites (and their derived planes) kept across frames for the last library drawn: distant
+#: agents reuse a few sizes and single-frame sprites give the same keys every frame. Bounded in bytes.
+_SPRITE_CACHE: dict = {"lib": None, "shadow_opacity": None, "sprites": {}, "shadows": {}, "bytes": 0}
+_SPRITE_CACHE_BYTES = 256 << 20
+#: Sprites up to this many pixels are kept across frames (the many distant agents); larger ones per frame.
+_PERSIST_PIXELS = 48 * 48
+
+
+def _caches(library: SpriteLibrary, shadow_opacity: float) -> tuple[dict, dict]:
+    import weakref
+
+    c = _SPRITE_CACHE
+    ref = c["lib"]
+    ident = (id(library.sprites), len(library.sprites), tuple(id(sp) for sp in library.sprites))
+    if ref is None or ref() is not library or c.get("ident") != ident or c["shadow_opacity"] != shadow_opacity \
+            or c["bytes"] > _SPRITE_CACHE_BYTES:
+        c.update(lib=weakref.ref(library), ident=ident, shadow_opacity=shadow_opacity, sprites={}, shadows={},
+                 bytes=0)
+    return c["sprites"], c["shadows"]
 
 
 def _clip_box(x0: int, y0: int, w: int, h: int, width: int, height: int):
@@ -293,14 +374,3 @@ def _clip_box(x0: int, y0: int, w: int, h: int, width: int, height: int):
     if xa >= xb or ya >= yb:
         return None, None, None, None
     return slice(ya, yb), slice(xa, xb), slice(ya - y0, yb - y0), slice(xa - x0, xb - x0)
-
-
-def _over_alpha_only(canvas: np.ndarray, alpha: np.ndarray, x0: int, y0: int) -> None:
-    """Black with ``alpha`` over the canvas (a shadow)."""
-    ys, xs, sy, sx = _clip_box(x0, y0, alpha.shape[1], alpha.shape[0], canvas.shape[1], canvas.shape[0])
-    if ys is None:
-        return
-    a = alpha[sy, sx][..., None]
-    region = canvas[ys, xs]
-    region *= (1 - a)
-    region[..., 3:4] += a

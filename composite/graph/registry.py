@@ -26,6 +26,7 @@ BUILTIN_MODULES = (
     "composite.io.stages",
     "composite.io.contact_sheet",
     "composite.extend.stages",
+    "composite.extend.gen_stages",
     "composite.matte.stages",
     "composite.matte.refine_stages",
     "composite.color.match_stages",
