@@ -3,7 +3,7 @@ import pytest
 
 from composite.core import NonFiniteError, RecipeError, RenderError, StateError
 from composite.graph import Pipeline
-from composite.graph.builtin import Constant, Merge, NoOp, Noise, Transform, Unpremultiply
+from composite.graph.builtin import Constant, Merge, Noise, NoOp, Transform, Unpremultiply
 
 from . import helpers
 from .helpers import CountingSource, Exploding, TemporalMean
@@ -55,7 +55,7 @@ def test_nonfinite_policy():
         # inject NaN into the source's output (every fifth value)
         stage = p.nodes["c"].stage
         orig = stage.process
-        stage.process = lambda t, **kw: orig(t).with_pixels(
+        stage.process = lambda t, orig=orig, **kw: orig(t).with_pixels(
             np.where(np.arange(16).reshape(2, 2, 4) % 5 == 0, np.nan, orig(t).pixels).astype(np.float32))
         if policy == "error":
             with pytest.raises(NonFiniteError, match=r"stage 'c' output 'image' frame 3: 4 NaN/Inf"):
