@@ -79,6 +79,18 @@ class Window:
         return Window(min(self.xmin, other.xmin), min(self.ymin, other.ymin),
                       max(self.xmax, other.xmax), max(self.ymax, other.ymax))
 
+    def slices_from(self, src: Window) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+        """Where an array covering ``src`` lands in an array covering this window: ``(dst, src)`` pairs of
+        (row, column) slices of the overlap, or None when the windows do not overlap."""
+        inter = src.intersect(self)
+        if inter.empty:
+            return None
+        dst = (slice(inter.ymin - self.ymin, inter.ymax - self.ymin + 1),
+               slice(inter.xmin - self.xmin, inter.xmax - self.xmin + 1))
+        own = (slice(inter.ymin - src.ymin, inter.ymax - src.ymin + 1),
+               slice(inter.xmin - src.xmin, inter.xmax - src.xmin + 1))
+        return dst, own
+
     def as_tuple(self) -> tuple[int, int, int, int]:
         return (self.xmin, self.ymin, self.xmax, self.ymax)
 

@@ -168,11 +168,9 @@ def _place(pixels: np.ndarray, src: Window, dst: Window) -> np.ndarray:
     if src == dst:
         return pixels
     out = np.zeros((dst.height, dst.width, pixels.shape[2]), np.float32)
-    inter = src.intersect(dst)
-    if inter.empty:
-        return out
-    out[inter.ymin - dst.ymin: inter.ymax - dst.ymin + 1, inter.xmin - dst.xmin: inter.xmax - dst.xmin + 1] = \
-        pixels[inter.ymin - src.ymin: inter.ymax - src.ymin + 1, inter.xmin - src.xmin: inter.xmax - src.xmin + 1]
+    where = dst.slices_from(src)
+    if where is not None:
+        out[where[0]] = pixels[where[1]]
     return out
 
 
@@ -185,14 +183,22 @@ def to_window(image: Image, window: Window) -> Image:
     return image.replace(pixels=_place(image.pixels, image.data_window, window), data_window=window, layers=layers)
 
 
+def needs_rgba(channels: tuple[str, ...], alpha: AlphaState, who: str) -> bool:
+    """Whether an image of this state must gain an RGBA layout to be merged (False: already premultiplied
+    RGBA); raises StateError for straight alpha or images without R, G, B."""
+    if channels == RGBA and alpha is AlphaState.PREMULTIPLIED:
+        return False
+    if alpha is AlphaState.STRAIGHT:
+        raise StateError(f"{who}: expects alpha premultiplied or opaque, got straight; premultiply first")
+    if channels[:3] != ("R", "G", "B"):
+        raise StateError(f"{who}: expects R, G, B channels, got {channels}")
+    return True
+
+
 def as_rgba(image: Image, *, who: str = "merge") -> Image:
     """An RGBA premultiplied view of ``image``: opaque RGB gains A = 1 over its data window."""
-    if image.channels == RGBA and image.alpha is AlphaState.PREMULTIPLIED:
+    if not needs_rgba(image.channels, image.alpha, who):
         return image
-    if image.alpha is AlphaState.STRAIGHT:
-        raise StateError(f"{who}: expects alpha premultiplied or opaque, got straight; premultiply first")
-    if image.channels[:3] != ("R", "G", "B"):
-        raise StateError(f"{who}: expects R, G, B channels, got {image.channels}")
     alpha = image.a[..., None] if image.has_alpha else np.ones((*image.pixels.shape[:2], 1), np.float32)
     pixels = np.concatenate([image.pixels[..., :3], alpha], axis=2)
     return image.replace(pixels=pixels, channels=RGBA, alpha=AlphaState.PREMULTIPLIED)

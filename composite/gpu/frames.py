@@ -12,7 +12,7 @@ import torch
 from ..core.coverage import GENERATORS_KEY, union_generator_records
 from ..core.errors import InputError, StateError
 from ..core.image import ALPHA_ASSOCIATED_LAYERS, RGBA, Window
-from ..core.merge import _B_WINDOW_OPS
+from ..core.merge import _B_WINDOW_OPS, needs_rgba
 from ..core.state import AlphaState
 from .image import DeviceImage, DeviceLayer
 from .ops import merge as tmerge
@@ -23,11 +23,9 @@ def place(pixels, src: Window, dst: Window):
     if src == dst:
         return pixels
     out = pixels.new_zeros((dst.height, dst.width, pixels.shape[2]))
-    inter = src.intersect(dst)
-    if inter.empty:
-        return out
-    out[inter.ymin - dst.ymin: inter.ymax - dst.ymin + 1, inter.xmin - dst.xmin: inter.xmax - dst.xmin + 1] = \
-        pixels[inter.ymin - src.ymin: inter.ymax - src.ymin + 1, inter.xmin - src.xmin: inter.xmax - src.xmin + 1]
+    where = dst.slices_from(src)
+    if where is not None:
+        out[where[0]] = pixels[where[1]]
     return out
 
 
@@ -42,12 +40,8 @@ def to_window(image: DeviceImage, window: Window) -> DeviceImage:
 
 def as_rgba(image: DeviceImage, *, who: str = "merge") -> DeviceImage:
     """An RGBA premultiplied view: opaque RGB gains A = 1 over its data window."""
-    if image.channels == RGBA and image.alpha is AlphaState.PREMULTIPLIED:
+    if not needs_rgba(image.channels, image.alpha, who):
         return image
-    if image.alpha is AlphaState.STRAIGHT:
-        raise StateError(f"{who}: expects alpha premultiplied or opaque, got straight; premultiply first")
-    if image.channels[:3] != ("R", "G", "B"):
-        raise StateError(f"{who}: expects R, G, B channels, got {image.channels}")
     alpha = image.a[..., None] if image.has_alpha else image.pixels.new_ones((*image.pixels.shape[:2], 1))
     pixels = torch.cat([image.pixels[..., :3], alpha], dim=2)
     return image.replace(pixels=pixels, channels=RGBA, alpha=AlphaState.PREMULTIPLIED)
