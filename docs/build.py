@@ -741,10 +741,17 @@ def index_page(families: Sequence[Family], types: dict[str, type], placement: di
     return "\n".join(lines).rstrip() + "\n"
 
 
+def composite_stage_types() -> dict:
+    """Registered stage types that composite itself defines (plug-ins and test stages left out)."""
+    from composite.graph import stage_types
+
+    return {name: cls for name, cls in stage_types().items()
+            if cls.__module__ == "composite" or cls.__module__.startswith("composite.")}
+
+
 def build(out: str | os.PathLike | None = None, *, only: Sequence[str] | None = None,
           images: bool = True, log: Callable[[str], None] | None = None) -> BuildReport:
     """Write the pages (and pictures) into ``out`` (default: ``docs/``); see the module docstring."""
-    from composite.graph import stage_types
 
     families = FAMILIES
     unknown = sorted(set(only or ()) - {f.slug for f in families})
@@ -760,7 +767,7 @@ def build(out: str | os.PathLike | None = None, *, only: Sequence[str] | None = 
                 importlib.import_module(name)
             except Exception as exc:
                 report.errors.append(f"{fam.slug}: module {name}: {type(exc).__name__}: {exc}")
-    types = stage_types()
+    types = composite_stage_types()
     placement, unplaced = place_stages(families, types)
     report.placement, report.unplaced = placement, unplaced
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 import pytest
 
-from composite.graph import stage_types
 from docs import build as docs_build
 
 
@@ -43,7 +42,7 @@ def test_every_registered_stage_is_documented_in_a_section(built):
     out, report = built
     text = "\n".join(_pages(out).values())
     documented = set(re.findall(r"^### (\w+)$", text, flags=re.M))
-    missing = sorted(set(stage_types()) - documented)
+    missing = sorted(set(docs_build.composite_stage_types()) - documented)
     assert not missing, f"stage types without documentation: {missing}"
     # placed in a section of a family (docs/build.py FAMILIES), not only listed under "Other stages"
     assert report.unplaced == [], (f"add these stage types to a Section in docs/build.py: {report.unplaced}")
@@ -52,7 +51,7 @@ def test_every_registered_stage_is_documented_in_a_section(built):
 def test_stage_reference_lists_every_parameter_and_input(built):
     out, _ = built
     pages = _pages(out)
-    for name, cls in stage_types().items():
+    for name, cls in docs_build.composite_stage_types().items():
         page = next(t for t in pages.values() if f"\n### {name}\n" in t)
         section = page.split(f"\n### {name}\n", 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
         for param, spec in cls.params.items():
@@ -64,7 +63,7 @@ def test_stage_reference_lists_every_parameter_and_input(built):
 def test_pictures_exist_and_show_something(built):
     out, report = built
     expected = {f"{fam.slug}_{ex.name}.png" for fam in docs_build.FAMILIES for ex in fam.examples
-                if ex.panels and all(s in stage_types() for s in ex.requires)}
+                if ex.panels and all(s in docs_build.composite_stage_types() for s in ex.requires)}
     found = {p.name for p in report.images}
     assert expected <= found
     assert {p.name for p in (out / "images").glob("*.png")} == found
