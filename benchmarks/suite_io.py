@@ -165,3 +165,16 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def report(config) -> dict:
+    """The harness entry (benchmarks/README.md): EXR read+write frames/s next to oiiotool."""
+    r = run(config.quick, threads=config.threads)
+    lines = ["| size | compression | composite frames/s | oiiotool frames/s (net of start-up) | ratio (net) | "
+             "identical output |", "|---|---|---:|---:|---:|---|"]
+    for c in r["cases"]:
+        lines.append(f"| {c['size']} | {c['compression']} | {c['composite_fps']:.2f} | {c['oiiotool_fps']:.2f} "
+                     f"({c['oiiotool_net_fps']:.2f}) | {c['ratio']:.2f} ({c['ratio_net']:.2f}) | "
+                     f"{c['outputs_identical']} |")
+    lines.append(f"\ngoal: composite >= {r['goal']} x oiiotool's frames/s (net); threads {r['threads']}")
+    return {"markdown": "\n".join(lines), **r}
