@@ -849,6 +849,12 @@ def render(pipeline: Pipeline, frames: Any = None, *, chunk_size: int | None = N
         raise_for_failures(results)
         for res in results:
             report.merge(res.report)
+        # Outputs holding the whole range in one file (a review movie) were written by concurrent chunks,
+        # each with only its own frames: complete them here in one pass (up-to-date frames are kept).
+        whole = [n for n in pipeline.output_nodes() if getattr(pipeline.nodes[n].stage, "whole_range", False)]
+        if whole and len(chunks) > 1:
+            pipeline._reset_caches()
+            report.written += render_frames(pipeline, frame_list, outputs=whole).written
     report.rendered.sort()
     report.skipped.sort()
     report.elapsed = time.perf_counter() - t0

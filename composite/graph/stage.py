@@ -176,6 +176,9 @@ class OutputStage(Stage):
 
     is_output = True
     outputs = ()
+    #: One file holds every frame (a review movie): after concurrent chunks, the executor completes it
+    #: in a single pass.
+    whole_range: ClassVar[bool] = False
 
     def output_paths(self, t: int) -> list[str]:
         raise NotImplementedError

@@ -340,10 +340,12 @@ class WriteMovie(OutputStage):
 
     The movie is encoded as frames arrive and appears under its name, complete, when the render (or
     chunk) finishes; the frames' fingerprints are recorded in the movie, so frames already in it are
-    taken from it when a later render skips them. Render a review movie in one chunk (or one worker):
-    parallel chunks would each rewrite the same file.
+    taken from it when a later render skips them. When chunks render concurrently (worker processes, Ray),
+    each writes its own frames and the executor then completes the movie in one pass; on a farm, give the
+    movie a single-chunk step.
     """
 
+    whole_range = True
     inputs = {"image": Input("image to encode", alpha=ANY_ALPHA)}
     params = {
         "path": Param(str, "", path=True, doc="output movie (.mp4 or .mov)"),

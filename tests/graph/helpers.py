@@ -3,7 +3,7 @@
 import numpy as np
 
 from composite.core import Image
-from composite.graph import Input, Param, Stage, register
+from composite.graph import Input, OutputStage, Param, Stage, register
 
 CALLS: dict[str, list[int]] = {}
 
@@ -55,3 +55,36 @@ class Exploding(Stage):
 
     def process(self, t, image):
         raise ZeroDivisionError("boom")
+
+
+@register
+class RangeFileRecorder(OutputStage):
+    """A whole-range output (like a review movie): finish() records the frames written in this render."""
+
+    type_name = "TestRangeFileRecorder"
+    whole_range = True
+    inputs = {"image": Input("image", alpha=None)}
+    params = {"path": Param(str, "")}
+
+    def output_paths(self, t):
+        return [self.p.path]
+
+    def existing_fingerprint(self, t):
+        return None
+
+    def begin(self, frames):
+        self._frames = []
+
+    def write(self, t, *, fingerprint, image):
+        self._frames.append(t)
+        return []
+
+    def finish(self, frames):
+        import json
+        import os
+
+        tmp = f"{self.p.path}.{os.getpid()}"
+        with open(tmp, "w") as fh:
+            json.dump(sorted(self._frames), fh)
+        os.replace(tmp, self.p.path)
+        return [self.p.path]

@@ -134,3 +134,19 @@ def test_killed_render_leaves_no_truncated_frame_and_resumes(tmp_path):
     report = load_recipe(path).render(progress=False)
     assert report.skipped == [1001 + i for i in range(len(finished))]
     assert frames_in(out) == [f"comp.{t}.exr" for t in range(1001, 1005)]
+
+
+def test_whole_range_outputs_are_completed_after_concurrent_chunks(tmp_path):
+    import json
+
+    from composite.graph import Pipeline
+    from composite.graph.builtin import Constant
+
+    from .helpers import RangeFileRecorder
+
+    p = Pipeline("whole", frames="1-6")
+    c = p.add("c", Constant(width=4, height=4, first=1, last=6))
+    p.add("movie", RangeFileRecorder(path=str(tmp_path / "frames.json")), image=c)
+    p.render(chunk_size=3, workers=2, progress=False)
+    # each worker's finish() saw only its chunk; the executor's final pass sees the whole range
+    assert json.loads((tmp_path / "frames.json").read_text()) == [1, 2, 3, 4, 5, 6]

@@ -32,3 +32,16 @@ def test_chunked_renders_make_the_same_sheet(tmp_path):
     assert a.shape == (2 * (18 + 4 + 14) + 4, 2 * (32 + 4) + 4, 3)
     np.testing.assert_array_equal(a, b)
     assert build(chunked).render(progress=False).skipped == [1, 2, 3, 4]  # thumbnails carry fingerprints
+
+
+def test_review_movie_is_complete_after_concurrent_chunks(tmp_path):
+    from composite.io.stages import WriteMovie
+    from composite.io.video import METADATA_KEY, decode_fingerprints, read_movie_metadata
+
+    p = Pipeline("movie", frames="1-6")
+    c = p.add("c", Constant(width=64, height=36, color=[0.18, 0.18, 0.18, 1.0], first=1, last=6))
+    n = p.add("n", Noise(amount=0.05, seed=1), image=c)
+    p.add("review", WriteMovie(path=str(tmp_path / "r.mp4")), image=n)
+    p.render(chunk_size=3, workers=2, progress=False)
+    recorded = decode_fingerprints(read_movie_metadata(tmp_path / "r.mp4").get(METADATA_KEY))
+    assert sorted(recorded) == [1, 2, 3, 4, 5, 6]
