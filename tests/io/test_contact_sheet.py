@@ -38,7 +38,7 @@ def test_review_movie_is_complete_after_concurrent_chunks(tmp_path):
     from composite.io.stages import WriteMovie
     from composite.io.video import METADATA_KEY, decode_fingerprints, read_movie_metadata
 
-    p = Pipeline("movie", frames="1-6")
+    p = Pipeline("movie", frames="1-6", metadata={"provenance": {"c2pa": "unsigned"}})  # no signing key in tests
     c = p.add("c", Constant(width=64, height=36, color=[0.18, 0.18, 0.18, 1.0], first=1, last=6))
     n = p.add("n", Noise(amount=0.05, seed=1), image=c)
     p.add("review", WriteMovie(path=str(tmp_path / "r.mp4")), image=n)
