@@ -108,10 +108,10 @@ def grade_coefficients(*, blackpoint=0.0, whitepoint=1.0, lift=0.0, gain=1.0, mu
     return a, b
 
 
-def grade_straight(rgb: np.ndarray, *, blackpoint=0.0, whitepoint=1.0, lift=0.0, gain=1.0, multiply=1.0,
-                   offset=0.0, gamma=1.0, saturation: float = 1.0, black_clamp: bool = False,
-                   white_clamp: bool = False, reverse: bool = False) -> np.ndarray:
-    """Grade straight colour ``(..., 3)`` float32; returns float32 (see :func:`grade`)."""
+def checked_grade_terms(*, blackpoint, whitepoint, lift, gain, multiply, offset, gamma, saturation: float,
+                        reverse: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The grade's linear terms ``a``, ``b`` and per-channel gamma, after checking gamma, saturation and,
+    for ``reverse``, that the grade can be inverted (shared by the NumPy and torch grades)."""
     a, b = grade_coefficients(blackpoint=blackpoint, whitepoint=whitepoint, lift=lift, gain=gain,
                               multiply=multiply, offset=offset)
     g = _triplet(gamma, "gamma")
@@ -121,6 +121,16 @@ def grade_straight(rgb: np.ndarray, *, blackpoint=0.0, whitepoint=1.0, lift=0.0,
         raise InputError("grade reverse: the grade is flat (multiply or gain - lift is 0); it has no inverse")
     if not reverse and saturation < 0:
         raise InputError(f"grade saturation must be >= 0, got {saturation}")
+    return a, b, g
+
+
+def grade_straight(rgb: np.ndarray, *, blackpoint=0.0, whitepoint=1.0, lift=0.0, gain=1.0, multiply=1.0,
+                   offset=0.0, gamma=1.0, saturation: float = 1.0, black_clamp: bool = False,
+                   white_clamp: bool = False, reverse: bool = False) -> np.ndarray:
+    """Grade straight colour ``(..., 3)`` float32; returns float32 (see :func:`grade`)."""
+    a, b, g = checked_grade_terms(blackpoint=blackpoint, whitepoint=whitepoint, lift=lift, gain=gain,
+                                  multiply=multiply, offset=offset, gamma=gamma, saturation=saturation,
+                                  reverse=reverse)
     # float32 for speed; float64 where magnitudes could overflow float32 on the way
     big = rgb.size and float(np.abs(rgb).max()) > 1e30
     dt = np.dtype(np.float32) if rgb.dtype == np.float32 and not big else np.dtype(np.float64)

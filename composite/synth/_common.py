@@ -287,3 +287,35 @@ def preview_matte(alpha: np.ndarray) -> np.ndarray:
     a = np.asarray(alpha, np.float32).reshape(alpha.shape[0], alpha.shape[1])
     g = np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return np.repeat(g[..., None], 3, axis=2)
+
+
+class FrameSequence:
+    """Frame access shared by the synthetic sequences: ``frames``, ``len``, indexing, iteration and
+    :meth:`_index` (frame number → position). Subclasses set ``first_frame``, ``count``, ``_who`` and
+    implement ``frame(number)``."""
+
+    _who = "sequence"
+    first_frame: int
+    count: int
+
+    @property
+    def frames(self) -> list[int]:
+        return list(range(self.first_frame, self.first_frame + self.count))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int):
+        if not -self.count <= index < self.count:
+            raise IndexError(f"frame index {index} out of range for {self.count} frames")
+        return self.frame(self.frames[index])
+
+    def __iter__(self):
+        for f in self.frames:
+            yield self.frame(f)
+
+    def _index(self, number: int) -> int:
+        if number not in range(self.first_frame, self.first_frame + self.count):
+            raise InputError(f"{self._who}: frame {number} is outside "
+                             f"{self.first_frame}-{self.first_frame + self.count - 1}")
+        return number - self.first_frame

@@ -37,7 +37,17 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.image import RGB, Image
 from ..core.state import RAW_SPACE, WORKING_SPACE, AlphaState
-from ._common import Raster, camera_path, check_size, fbm, fbm1d, scene_rng, smoothstep, translation
+from ._common import (
+    FrameSequence,
+    Raster,
+    camera_path,
+    check_size,
+    fbm,
+    fbm1d,
+    scene_rng,
+    smoothstep,
+    translation,
+)
 
 _709_TO_AP1 = np.array([[0.6130974, 0.3395231, 0.0473795],
                         [0.0701937, 0.9163539, 0.0134524],
@@ -257,8 +267,10 @@ class _World:
         return np.clip(a * 1.1, 0.0, 0.95).astype(np.float32)
 
 
-class BackgroundSequence:
+class BackgroundSequence(FrameSequence):
     """A generated background clip with flicker truth (see :func:`generated_background_sequence`)."""
+
+    _who = "generated_background_sequence"
 
     def __init__(self, width: int, height: int, frames: int, *, seed: int = 0, first_frame: int = 1001,
                  rate: float = 24.0, flicker: float = 0.04, regional_flicker: float = 0.03,
@@ -285,27 +297,6 @@ class BackgroundSequence:
         self._cam_phase = scene_rng(self.seed, "background-camera").uniform(0, 2 * math.pi, 8)
         self._world: _World | None = None
 
-    @property
-    def frames(self) -> list[int]:
-        return list(range(self.first_frame, self.first_frame + self.count))
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, index: int) -> BackgroundFrame:
-        if not -self.count <= index < self.count:
-            raise IndexError(f"frame index {index} out of range for {self.count} frames")
-        return self.frame(self.frames[index])
-
-    def __iter__(self):
-        for f in self.frames:
-            yield self.frame(f)
-
-    def _index(self, number: int) -> int:
-        if number not in range(self.first_frame, self.first_frame + self.count):
-            raise InputError(f"generated_background_sequence: frame {number} is outside "
-                             f"{self.first_frame}-{self.first_frame + self.count - 1}")
-        return number - self.first_frame
 
     def camera(self, number: int) -> np.ndarray:
         """3x3 homography: first-frame pixel coordinates → frame ``number`` pixel coordinates."""

@@ -46,6 +46,7 @@ from ..core.errors import InputError
 from ..core.image import RGB, RGBA, Image
 from ..core.state import RAW_SPACE, WORKING_SPACE, AlphaState
 from ._common import (
+    FrameSequence,
     Raster,
     apply_h,
     blur,
@@ -516,12 +517,14 @@ class _Subject:
 
 # -- the sequence --------------------------------------------------------------------------------
 
-class GreenscreenSequence:
+class GreenscreenSequence(FrameSequence):
     """A synthetic screen shot: frames are generated on demand (see :func:`greenscreen_sequence`).
 
     ``seq[i]`` is the i-th frame (0-based position); ``seq.frame(n)`` the frame numbered ``n``;
     iterating yields every frame in order.
     """
+
+    _who = "greenscreen_sequence"
 
     def __init__(self, width: int, height: int, frames: int, *, seed: int = 0, screen: str = "green",
                  first_frame: int = 1001, rate: float = 24.0, camera_move: float = 1.0, spill: float = 0.3,
@@ -556,27 +559,6 @@ class GreenscreenSequence:
         self._texture = None
 
     # -- frames ------------------------------------------------------------------------------
-    @property
-    def frames(self) -> list[int]:
-        return list(range(self.first_frame, self.first_frame + self.count))
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, index: int) -> GreenscreenFrame:
-        if not -self.count <= index < self.count:
-            raise IndexError(f"frame index {index} out of range for {self.count} frames")
-        return self.frame(self.frames[index])
-
-    def __iter__(self):
-        for f in self.frames:
-            yield self.frame(f)
-
-    def _check_frame(self, number: int) -> int:
-        if number not in range(self.first_frame, self.first_frame + self.count):
-            raise InputError(f"greenscreen_sequence: frame {number} is outside {self.first_frame}-"
-                             f"{self.first_frame + self.count - 1}")
-        return number - self.first_frame
 
     # -- camera ------------------------------------------------------------------------------
     def _camera_at(self, s: float) -> np.ndarray:
@@ -584,14 +566,14 @@ class GreenscreenSequence:
 
     def camera(self, number: int) -> np.ndarray:
         """3x3 float64 homography: first-frame pixel coordinates → frame ``number`` pixel coordinates."""
-        i = self._check_frame(number)
+        i = self._index(number)
         m0 = self._camera_at(0.0)
         m = self._camera_at(i / self.rate) @ np.linalg.inv(m0)
         return m / m[2, 2]
 
     def camera_step(self, number: int) -> np.ndarray:
         """3x3 homography from the previous frame's pixels to this frame's (identity for the first frame)."""
-        i = self._check_frame(number)
+        i = self._index(number)
         if i == 0:
             return np.eye(3)
         m = self.camera(number) @ np.linalg.inv(self.camera(number - 1))
@@ -613,7 +595,7 @@ class GreenscreenSequence:
     # -- generation --------------------------------------------------------------------------
     def frame(self, number: int) -> GreenscreenFrame:
         """Generate frame ``number`` (independent of any other frame)."""
-        i = self._check_frame(number)
+        i = self._index(number)
         p = self.params
         s = i / self.rate
         m = self.camera(number)

@@ -80,6 +80,19 @@ def _exr(path: Path, image, *, pixel_type: str, compression: str, metadata: dict
     write_exr(path, image, pixel_type=pixel_type, compression=compression, metadata=metadata)
 
 
+def _write_truth(seq, out: Path, passes: Sequence[str], *, pixel_type: str, compression: str,
+                 plate_compression: str | None, command: str | None) -> Path:
+    """``truth.json`` beside the passes: the sequence's truth, its file patterns and storage."""
+    truth = seq.truth()
+    truth["files"] = {name: _pattern(name) for name in passes}
+    truth["storage"] = {"pixel_type": pixel_type, "compression": compression,
+                        "plate_compression": plate_compression or compression}
+    if command:
+        truth["command"] = command
+    _write_json(out / "truth.json", truth)
+    return out / "truth.json"
+
+
 def write_greenscreen(seq: GreenscreenSequence, outdir: str | os.PathLike, *,
                       passes: Sequence[str] = DEFAULT_GREENSCREEN_PASSES, pixel_type: str = "half",
                       compression: str = "zip", plate_compression: str | None = None,
@@ -105,14 +118,8 @@ def write_greenscreen(seq: GreenscreenSequence, outdir: str | os.PathLike, *,
             _exr(path, imgs[name], pixel_type=pixel_type, compression=comp, metadata=meta)
             written.append(path)
         log.debug("greenscreen frame %d written", f.frame)
-    truth = seq.truth()
-    truth["files"] = {name: _pattern(name) for name in passes}
-    truth["storage"] = {"pixel_type": pixel_type, "compression": compression,
-                        "plate_compression": plate_compression or compression}
-    if command:
-        truth["command"] = command
-    _write_json(out / "truth.json", truth)
-    written.append(out / "truth.json")
+    written.append(_write_truth(seq, out, passes, pixel_type=pixel_type, compression=compression,
+                                plate_compression=plate_compression, command=command))
     return written
 
 
@@ -137,14 +144,8 @@ def write_background(seq: BackgroundSequence, outdir: str | os.PathLike, *,
             _exr(path, imgs[name], pixel_type=pt, compression=comp, metadata=meta)
             written.append(path)
         log.debug("background frame %d written", f.frame)
-    truth = seq.truth()
-    truth["files"] = {name: _pattern(name) for name in passes}
-    truth["storage"] = {"pixel_type": pixel_type, "compression": compression,
-                        "plate_compression": plate_compression or compression}
-    if command:
-        truth["command"] = command
-    _write_json(out / "truth.json", truth)
-    written.append(out / "truth.json")
+    written.append(_write_truth(seq, out, passes, pixel_type=pixel_type, compression=compression,
+                                plate_compression=plate_compression, command=command))
     return written
 
 

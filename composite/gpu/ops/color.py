@@ -31,6 +31,7 @@ import math
 import numpy as np
 import torch
 
+from ...color import grade as gr
 from ...color import transfer as tr
 from ...color.cdl import CDL, ENCODINGS, STYLES
 from ...color.delta_e import (
@@ -42,7 +43,6 @@ from ...color.delta_e import (
     REC709_LUMA,
     XYZ_D65_TO_AP1,
 )
-from ...color.grade import _triplet, grade_coefficients
 from ...core.errors import InputError
 from ._common import check_image
 
@@ -375,15 +375,9 @@ def grade_straight(rgb, *, blackpoint=0.0, whitepoint=1.0, lift=0.0, gain=1.0, m
                    reverse: bool = False, amax: float | None = None):
     """:func:`composite.color.grade.grade_straight` on a ``(..., 3)`` tensor (``amax``: the input's largest
     magnitude when known, which spares a device sync)."""
-    a, b = grade_coefficients(blackpoint=blackpoint, whitepoint=whitepoint, lift=lift, gain=gain,
-                              multiply=multiply, offset=offset)
-    g = _triplet(gamma, "gamma")
-    if np.any(g <= 0):
-        raise InputError(f"grade gamma must be > 0, got {g.tolist()}")
-    if reverse and np.any(np.abs(a) < 1e-12):
-        raise InputError("grade reverse: the grade is flat (multiply or gain - lift is 0); it has no inverse")
-    if not reverse and saturation < 0:
-        raise InputError(f"grade saturation must be >= 0, got {saturation}")
+    a, b, g = gr.checked_grade_terms(blackpoint=blackpoint, whitepoint=whitepoint, lift=lift, gain=gain,
+                                     multiply=multiply, offset=offset, gamma=gamma, saturation=saturation,
+                                     reverse=reverse)
     wide = rgb.dtype != torch.float32 or _big(rgb, amax)
     npdt = np.float64 if wide else np.float32
     x = rgb.double() if wide else rgb
