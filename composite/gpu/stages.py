@@ -330,7 +330,8 @@ def _register_matte() -> None:
             res = fn(rgb, screen=stage.p.screen, screen_color=stage.p.screen_color, clean_plate=cp,
                      clip_black=stage.p.clip_black, clip_white=stage.p.clip_white,
                      despill=None if stage.p.despill == "none" else stage.p.despill,
-                     spill_strength=stage.p.spill_strength, replace_color=stage.p.replace_color, **mattes, **extra)
+                     spill_strength=stage.p.spill_strength, replace_color=stage.p.replace_color,
+                     denoise_radius=stage.p.denoise_radius, denoise_eps=stage.p.denoise_eps, **mattes, **extra)
         except InputError as exc:
             raise InputError(f"{who} frame {t}: {exc}") from None
         meta = {ms.SCREEN_COLOR_KEY: [round(float(c), 6) for c in res.screen_color]}

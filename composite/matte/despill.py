@@ -30,6 +30,7 @@ Example
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from ..core.errors import InputError
@@ -88,27 +89,48 @@ def despill(rgb: np.ndarray, *, method: str = "average", screen: str = "green",
     if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] not in (3, 4):
         shape = getattr(rgb, "shape", None)
         raise InputError(f"despill: expected (H, W, 3) or (H, W, 4) float32 colour, got shape {shape}")
-    colour = check_rgb(rgb, "despill input")
-    out = rgb.copy()
+    check_rgb(rgb, "despill input")
+    if strength == 0.0:
+        return rgb.copy()
+    planes = list(cv2.split(rgb))
+    out = despill_planes(planes[:3], method=method, screen=screen, screen_color=screen_color,
+                         replace_color=replace_color, weights=weights, strength=strength, luma=luma)
+    return cv2.merge(out + planes[3:])
+
+
+def despill_planes(planes, *, method: str = "average", screen: str = "green",
+                   screen_color: np.ndarray | None = None, replace_color: tuple[float, float, float] | None = None,
+                   weights: tuple[float, float] = (0.5, 0.5), strength: float = 1.0,
+                   luma: np.ndarray = AP1_LUMA) -> list[np.ndarray]:
+    """:func:`despill` of three contiguous ``(H, W)`` float32 planes (R, G, B), with OpenCV.
+
+    Returns three planes; the inputs are not modified (a plane the method leaves alone is returned as
+    is). Keyers call this on their split planes; :func:`despill` splits and merges around it.
+    """
+    if method not in METHODS:
+        raise InputError(f"unknown despill method {method!r}; allowed: {', '.join(METHODS)}")
+    out = list(planes)
     if strength == 0.0:
         return out
     p, o1, o2 = screen_channels(screen)
     if method == "limit":
-        lim = np.maximum(colour[..., o1], colour[..., o2])
-        excess = colour[..., p] - lim
-        np.maximum(excess, 0, out=excess)
-        out[..., p] -= np.float32(strength) * excess
+        excess = cv2.subtract(planes[p], cv2.max(planes[o1], planes[o2]))
+        cv2.threshold(excess, 0.0, 0.0, cv2.THRESH_TOZERO, dst=excess)
+        out[p] = cv2.scaleAdd(excess, -float(strength), planes[p])
         return out
-    spill = spill_amount(colour, screen=screen, weights=weights, strength=strength)
+    spill = cv2.subtract(planes[p], cv2.addWeighted(planes[o1], float(weights[0]), planes[o2],
+                                                    float(weights[1]), 0.0))
+    cv2.threshold(spill, 0.0, 0.0, cv2.THRESH_TOZERO, dst=spill)
+    if strength != 1.0:
+        spill *= np.float32(strength)
     if method == "average":
-        out[..., p] -= spill
+        out[p] = cv2.subtract(planes[p], spill)
         return out
     s = np.asarray(screen_color if screen_color is not None else DEFAULT_SCREEN[screen], np.float32).reshape(3)
     s_spill = float(s[p] - weights[0] * s[o1] - weights[1] * s[o2])
     if s_spill <= 1e-6:
         raise InputError(f"despill: screen colour {s.tolist()} has no {screen} excess; it is not a {screen} "
                          "screen colour (give the screen colour the plate was keyed against)")
-    k = spill / np.float32(s_spill)
     luma = np.asarray(luma, np.float32).reshape(3)
     y_s = float(luma @ s)
     if method == "screen_subtract" or replace_color is None:
@@ -117,7 +139,7 @@ def despill(rgb: np.ndarray, *, method: str = "average", screen: str = "green",
         c = np.asarray(replace_color, np.float32).reshape(3)
         y_c = float(luma @ c)
         add = c * np.float32(y_s / y_c) if y_c > 1e-6 else c
-    # out[..., :3] += k * (add - s), written channel by channel to avoid an (H, W, 3) temporary.
+    # colour += (spill / s_spill) * (add - s), channel by channel
     for ch in range(3):
-        out[..., ch] += k * np.float32(add[ch] - s[ch])
+        out[ch] = cv2.scaleAdd(spill, float(np.float32(add[ch] - s[ch]) / np.float32(s_spill)), planes[ch])
     return out

@@ -33,48 +33,75 @@ def _box_sum(x: np.ndarray, r: int) -> np.ndarray:
     return cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1), normalize=False, borderType=cv2.BORDER_CONSTANT)
 
 
+def solve_symmetric(cov: dict, rhs: list) -> list:
+    """Solve ``Sigma a = rhs`` per pixel for a symmetric 1x1, 2x2 or 3x3 ``Sigma`` (closed form; cofactors
+    for 3x3). ``cov[i, j]`` (i <= j) and the ``rhs`` entries are arrays (NumPy or torch) that broadcast
+    together; returns the list of ``a`` entries. Only arithmetic operators are used, so the torch path
+    shares it."""
+    c = len(rhs)
+    if c == 1:
+        return [rhs[0] / cov[0, 0]]
+    if c == 2:
+        inv_det = 1.0 / (cov[0, 0] * cov[1, 1] - cov[0, 1] * cov[0, 1])
+        return [(cov[1, 1] * rhs[0] - cov[0, 1] * rhs[1]) * inv_det,
+                (cov[0, 0] * rhs[1] - cov[0, 1] * rhs[0]) * inv_det]
+    s00, s01, s02, s11, s12, s22 = (cov[0, 0], cov[0, 1], cov[0, 2], cov[1, 1], cov[1, 2], cov[2, 2])
+    i00 = s11 * s22 - s12 * s12
+    i01 = s02 * s12 - s01 * s22
+    i02 = s01 * s12 - s02 * s11
+    i11 = s00 * s22 - s02 * s02
+    i12 = s01 * s02 - s00 * s12
+    i22 = s00 * s11 - s01 * s01
+    inv_det = 1.0 / (s00 * i00 + s01 * i01 + s02 * i02)
+    return [(i00 * rhs[0] + i01 * rhs[1] + i02 * rhs[2]) * inv_det,
+            (i01 * rhs[0] + i11 * rhs[1] + i12 * rhs[2]) * inv_det,
+            (i02 * rhs[0] + i12 * rhs[1] + i22 * rhs[2]) * inv_det]
+
+
 def _fit(guide: np.ndarray, src: np.ndarray, r: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel window-averaged coefficients ``(mean_a, mean_b)``: ``mean_a`` is ``(H, W, c, k)``,
-    ``mean_b`` ``(H, W, k)`` for a ``c``-channel guide (1 or 3) and ``k``-channel input."""
+    ``mean_b`` ``(H, W, k)`` for a ``c``-channel guide (1, 2 or 3, centred near 0) and ``k``-channel input.
+
+    Covariances are formed in float32 for 1- and 2-channel guides (the guide is centred, so
+    ``E[x^2] - E[x]^2`` loses nothing that matters next to ``eps``) and in float64 for 3-channel guides,
+    whose cofactor inverse amplifies cancellation on near-grey plates."""
     h, w, c = guide.shape
     k = src.shape[2]
+    work = np.float64 if c == 3 else np.float32
     n = _box_sum(np.ones((h, w), np.float32), r)[:, :, None]
     pairs = [(i, j) for i in range(c) for j in range(i, c)]
     planes = [guide, src] + [(guide[:, :, i] * guide[:, :, j])[:, :, None] for i, j in pairs] + \
         [guide[:, :, i:i + 1] * src for i in range(c)]
     # one box filter over all planes (cv2 takes up to 512 channels; a 3-channel guide needs 3 + 4k + 6)
-    means = _box_sum(np.ascontiguousarray(np.concatenate(planes, axis=2)), r) / n
+    means = _box_sum(np.ascontiguousarray(np.concatenate(planes, axis=2)), r)
+    means /= n
     mean_i = means[:, :, :c]
     mean_p = means[:, :, c:c + k]
     o = c + k
-    # covariances in float64: E[x^2] - E[x]^2 cancels
     cov = {}
     for idx, (i, j) in enumerate(pairs):
-        cov[i, j] = means[:, :, o + idx].astype(np.float64) - mean_i[:, :, i].astype(np.float64) * mean_i[:, :, j]
+        cov[i, j] = means[:, :, o + idx].astype(work, copy=False) - mean_i[:, :, i].astype(work, copy=False) * mean_i[:, :, j]
         if i == j:
-            cov[i, j] += eps
+            cov[i, j] += work(eps)
     o += len(pairs)
-    cip = [means[:, :, o + i * k:o + (i + 1) * k].astype(np.float64) - mean_i[:, :, i:i + 1] * mean_p
+    cip = [means[:, :, o + i * k:o + (i + 1) * k].astype(work, copy=False) - mean_i[:, :, i:i + 1] * mean_p
            for i in range(c)]
-    if c == 1:
-        a = [cip[0] / cov[0, 0][:, :, None]]
-    else:
-        # inverse of the symmetric 3x3 (Sigma + eps U) by cofactors, plane by plane
-        s00, s01, s02, s11, s12, s22 = (cov[0, 0], cov[0, 1], cov[0, 2], cov[1, 1], cov[1, 2], cov[2, 2])
-        i00 = s11 * s22 - s12 * s12
-        i01 = s02 * s12 - s01 * s22
-        i02 = s01 * s12 - s02 * s11
-        i11 = s00 * s22 - s02 * s02
-        i12 = s01 * s02 - s00 * s12
-        i22 = s00 * s11 - s01 * s01
-        inv_det = (1.0 / (s00 * i00 + s01 * i01 + s02 * i02))[:, :, None]
-        a = [(i00[:, :, None] * cip[0] + i01[:, :, None] * cip[1] + i02[:, :, None] * cip[2]) * inv_det,
-             (i01[:, :, None] * cip[0] + i11[:, :, None] * cip[1] + i12[:, :, None] * cip[2]) * inv_det,
-             (i02[:, :, None] * cip[0] + i12[:, :, None] * cip[1] + i22[:, :, None] * cip[2]) * inv_det]
+    a = solve_symmetric({ij: v[:, :, None] for ij, v in cov.items()}, cip)
     b = mean_p - sum(a[i] * mean_i[:, :, i:i + 1] for i in range(c))
-    coeff = np.concatenate([ai.astype(np.float32) for ai in a] + [b.astype(np.float32)], axis=2)
-    mean_coeff = _box_sum(np.ascontiguousarray(coeff), r).reshape(h, w, (c + 1) * k) / n
+    coeff = np.concatenate([ai.astype(np.float32, copy=False) for ai in a] + [b.astype(np.float32, copy=False)], axis=2)
+    mean_coeff = _box_sum(np.ascontiguousarray(coeff), r).reshape(h, w, (c + 1) * k)
+    mean_coeff /= n
     return mean_coeff[:, :, :c * k].reshape(h, w, c, k), mean_coeff[:, :, c * k:]
+
+
+def _is_finite(x: np.ndarray) -> bool:
+    # a sum is non-finite when any element is (or when finite values overflow, a harmless false alarm)
+    total = cv2.sumElems(x) if x.ndim == 2 or x.shape[2] <= 4 else (x.sum(dtype=np.float64),)
+    return bool(np.isfinite(total).all())
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    return x if _is_finite(x) else np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, *, radius: int = 8, eps: float = 1e-4,
@@ -83,8 +110,9 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, *, radius: int = 8, eps: f
 
     Parameters
     ----------
-    guide : np.ndarray
-        ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` float guide (values of order 1, e.g. an encoded plate).
+    guide : np.ndarray or sequence of np.ndarray
+        ``(H, W)`` or ``(H, W, c)`` float guide with c = 1, 2 or 3 (values of order 1, e.g. an encoded
+        plate), or a list of c ``(H, W)`` planes (such as a keyer's screen primary and secondary).
     src : np.ndarray
         ``(H, W)`` or ``(H, W, k)`` float input to filter (a matte).
     radius : int
@@ -99,37 +127,91 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, *, radius: int = 8, eps: f
     np.ndarray
         float32 of ``src``'s shape.
     """
-    g = np.asarray(guide, np.float32)
+    if isinstance(guide, (list, tuple)):
+        # separate planes (e.g. a keyer's split channels): no interleaved copy at full resolution
+        gplanes = [np.ascontiguousarray(x, np.float32) for x in guide]
+        if not gplanes or any(x.ndim != 2 or x.shape != gplanes[0].shape for x in gplanes):
+            raise InputError(f"guided filter: guide planes must be (H, W) arrays of one size, "
+                             f"got {[np.shape(x) for x in guide]}")
+        g = None
+        c = len(gplanes)
+        gshape = gplanes[0].shape
+    else:
+        g = np.asarray(guide, np.float32)
+        if g.ndim == 2:
+            g = g[:, :, None]
+        if g.ndim != 3:
+            raise InputError(f"guided filter: guide {np.shape(guide)} must be (H, W) or (H, W, c)")
+        c = g.shape[2]
+        gshape = g.shape[:2]
     p = np.asarray(src, np.float32)
-    if g.ndim == 2:
-        g = g[:, :, None]
     squeeze = p.ndim == 2
     if squeeze:
         p = p[:, :, None]
-    if g.ndim != 3 or p.ndim != 3 or g.shape[:2] != p.shape[:2]:
-        raise InputError(f"guided filter: guide {np.shape(guide)} and input {np.shape(src)} must share (H, W)")
-    if g.shape[2] not in (1, 3):
-        raise InputError(f"guided filter: guide must have 1 or 3 channels, got {g.shape[2]}")
+    if p.ndim != 3 or gshape != p.shape[:2]:
+        raise InputError(f"guided filter: guide {gshape} and input {np.shape(src)} must share (H, W)")
+    if c not in (1, 2, 3):
+        raise InputError(f"guided filter: guide must have 1, 2 or 3 channels, got {c}")
     if radius < 1 or eps <= 0 or subsample < 1:
         raise InputError(f"guided filter: need radius >= 1, eps > 0, subsample >= 1 "
                          f"(got radius={radius}, eps={eps}, subsample={subsample})")
-    if not np.isfinite(g).all():
-        g = np.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
-    if not np.isfinite(p).all():
-        p = np.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0)
-    # centring reduces float32 cancellation in E[x^2] - E[x]^2; the filter is shift-invariant
-    g = g - np.asarray(cv2.mean(g)[:g.shape[2]], np.float32) if g.shape[2] <= 4 else g - g.mean(axis=(0, 1))
+    if g is not None:
+        gplanes = None
+    p = np.ascontiguousarray(p)
     h, w = p.shape[:2]
+
+    def sanitise():
+        nonlocal p, g, gplanes
+        p = _finite(p)
+        if g is not None:
+            g = _finite(g)
+        else:
+            gplanes = [_finite(x) for x in gplanes]
+
     if subsample > 1:
         hs, ws = max(1, round(h / subsample)), max(1, round(w / subsample))
-        gs = cv2.resize(g, (ws, hs), interpolation=cv2.INTER_AREA).reshape(hs, ws, g.shape[2])
-        ps = cv2.resize(p, (ws, hs), interpolation=cv2.INTER_AREA).reshape(hs, ws, p.shape[2])
-        a, b = _fit(gs, ps, max(1, round(radius / subsample)), eps)
-        c, k = a.shape[2], a.shape[3]
-        a = cv2.resize(a.reshape(hs, ws, c * k), (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, c, k)
-        b = cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, k)
+
+        def down(x):
+            return cv2.resize(x, (ws, hs), interpolation=cv2.INTER_AREA).reshape(hs, ws, -1)
+
+        def small():
+            return (down(g) if g is not None else np.concatenate([down(x) for x in gplanes], axis=2)), down(p)
+
+        gs, ps = small()
+        # non-finite values spread through the area average: only then are the full arrays cleaned (to 0)
+        if not (_is_finite(gs) and _is_finite(ps)):
+            sanitise()
+            gs, ps = small()
+        r = max(1, round(radius / subsample))
     else:
-        a, b = _fit(g, p, radius, eps)
+        sanitise()
+        gs = g if g is not None else np.dstack(gplanes)
+        ps, r = p, radius
+    # centring reduces float32 cancellation in E[x^2] - E[x]^2; the model is refolded onto the raw guide
+    centre = gs.reshape(-1, c).mean(axis=0, dtype=np.float64).astype(np.float32)
+    a, b = _fit(gs - centre, ps, r, eps)
+    b = b - np.einsum("hwck,c->hwk", a, centre)
+    k = p.shape[2]
+    if k == 1:
+        # one output plane: a sum of per-plane products (OpenCV, threaded), coefficients brought up
+        # plane by plane (bilinear) when they were fitted on the smaller grid
+        def full(x):
+            x = np.ascontiguousarray(x)
+            return cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR) if subsample > 1 else x
+
+        if gplanes is None:
+            gplanes = [g[:, :, 0]] if c == 1 else cv2.split(g)
+        q = full(b[:, :, 0])
+        q = q.copy() if subsample == 1 else q
+        for i in range(c):
+            cv2.accumulateProduct(full(a[:, :, i, 0]), gplanes[i], q)
+        return q if squeeze else q[:, :, None]
+    if g is None:
+        g = np.dstack(gplanes)
+    if subsample > 1:
+        a = cv2.resize(np.ascontiguousarray(a.reshape(hs, ws, -1)), (w, h),
+                       interpolation=cv2.INTER_LINEAR).reshape(h, w, c, k)
+        b = cv2.resize(np.ascontiguousarray(b), (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, k)
     q = np.einsum("hwck,hwc->hwk", a, g) + b
     return q[:, :, 0] if squeeze else q
 

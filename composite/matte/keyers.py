@@ -45,7 +45,8 @@ import cv2
 import numpy as np
 
 from ..core.errors import InputError
-from .despill import despill as _despill
+from .despill import despill_planes
+from .guided import guided_filter
 from .ops import as_matte
 from .screen import (
     check_rgb,
@@ -122,37 +123,57 @@ def _resolve_screen(rgb, screen, screen_color, clean_plate):
     return np.asarray(screen_color, np.float32).reshape(3), None
 
 
-def _alpha_from_difference(d_plate, d_screen, *, gain, clip_black, clip_white):
+def _alpha_from_difference(d_plate, d_screen, *, gain, clip_black, clip_white, guide=None,
+                           denoise_radius: float = 0, denoise_eps: float = 1e-4):
     """alpha = clip(((1 - gain d_plate / d_screen) - clip_black) / (clip_white - clip_black), 0, 1).
 
     Folded into one scale and offset (``d_screen`` is a positive constant or a floored per-pixel plane,
-    so no division by zero happens).
+    so no division by zero happens). With ``denoise_radius > 0`` the unclipped matte
+    ``1 - gain d_plate / d_screen`` is first guided-filtered by the ``guide`` planes (the plate's screen
+    primary and secondary, whose difference the matte is made of): grain in soft edges is averaged away
+    while the transitions of the picture stay, and the levels are applied afterwards so the grain of the
+    screen is not folded into the matte by the clip at 0.
     """
     if clip_white <= clip_black:
         raise InputError(f"clip_white ({clip_white}) must be above clip_black ({clip_black})")
+    if denoise_radius < 0 or denoise_eps <= 0:
+        raise InputError(f"denoise_radius must be >= 0 and denoise_eps > 0 "
+                         f"(got {denoise_radius}, {denoise_eps})")
+    denoise = denoise_radius > 0 and guide is not None
     span = float(clip_white) - float(clip_black)
-    k = -float(gain) / span
-    c = (1.0 - float(clip_black)) / span
+    k, c = (-float(gain), 1.0) if denoise else (-float(gain) / span, (1.0 - float(clip_black)) / span)
     if np.ndim(d_screen) == 0:
         a = cv2.addWeighted(d_plate, k / float(d_screen), d_plate, 0.0, c)
     else:
         a = cv2.divide(d_plate, d_screen, scale=k)
         a += np.float32(c)
+    if denoise:
+        radius = max(1, int(round(denoise_radius)))
+        # fitted on a grid radius/2 times smaller (5x5 windows there): the cost does not grow with radius
+        a = guided_filter(list(guide), a, radius=radius, eps=float(denoise_eps),
+                          subsample=max(1, int(round(radius / 2))))
+        a = cv2.addWeighted(a, 1.0 / span, a, 0.0, -float(clip_black) / span)
     # Round-off of the folded form leaves ~1e-8 on exact screen pixels: those are 0.
     cv2.threshold(a, 1e-6, 0.0, cv2.THRESH_TOZERO, dst=a)
     np.minimum(a, np.float32(1.0), out=a)
     return a
 
 
-def _planar_difference(planes, screen, weights, balance):
-    """Colour difference of (R, G, B) contiguous planes, computed with OpenCV (see screen_difference)."""
+def _planar_secondary(planes, screen, weights, balance):
+    """(primary plane, secondary plane) of (R, G, B) contiguous planes (see screen_difference)."""
     p, o1, o2 = screen_channels(screen)
     a, b = planes[o1], planes[o2]
     keep = 1.0 - float(balance)
     sec = cv2.addWeighted(a, float(weights[0]) * keep, b, float(weights[1]) * keep, 0.0)
     if balance:
         sec = cv2.scaleAdd(cv2.max(a, b), float(balance), sec)
-    return cv2.subtract(planes[p], sec)
+    return planes[p], sec
+
+
+def _planar_difference(planes, screen, weights, balance):
+    """Colour difference of (R, G, B) contiguous planes, computed with OpenCV (see screen_difference)."""
+    primary, sec = _planar_secondary(planes, screen, weights, balance)
+    return cv2.subtract(primary, sec)
 
 
 def _screen_diff(s, plate, screen, weights, balance):
@@ -181,35 +202,39 @@ def _finish(rgb, planes, alpha, s, plate, *, garbage, core, despill, despill_kw,
         np.maximum(alpha, np.clip(core, 0, 1), out=alpha)
     if garbage is not None:
         alpha *= np.clip(garbage, 0, 1)
-    # Screen subtraction: alpha F = P - (1 - alpha) S.
+    # Screen subtraction: alpha F = P - (1 - alpha) S, plane by plane with OpenCV; negatives (grain
+    # subtracted from dark foreground) are 0, and so is everything where alpha is 0.
     inv = np.float32(1.0) - alpha
+    keep = cv2.threshold(alpha, 0.0, 1.0, cv2.THRESH_BINARY)[1]
     if plate is None:
         out = [cv2.scaleAdd(inv, -float(s[c]), planes[c]) for c in range(3)]
-        fg = cv2.merge(out)
     else:
-        full = plate.full() if isinstance(plate, _LowResPlate) else plate
-        fg = full * inv[..., None]
-        np.subtract(rgb, fg, out=fg)
-    np.maximum(fg, 0, out=fg)
-    fg *= (alpha > 0)[..., None]
+        screens = [plate.up(x) for x in cv2.split(plate.small)] if isinstance(plate, _LowResPlate) \
+            else cv2.split(plate)
+        out = [cv2.subtract(planes[c], cv2.multiply(screens[c], inv)) for c in range(3)]
+    for x in out:
+        cv2.threshold(x, 0.0, 0.0, cv2.THRESH_TOZERO, dst=x)
+        cv2.multiply(x, keep, dst=x)
     if despill:
-        fg = _despill(fg, method=despill, screen=screen, screen_color=s, **despill_kw)
-        np.maximum(fg, 0, out=fg)
-    return fg
+        out = despill_planes(out, method=despill, screen=screen, screen_color=s, **despill_kw)
+        for x in out:
+            cv2.threshold(x, 0.0, 0.0, cv2.THRESH_TOZERO, dst=x)
+    return cv2.merge(out)
 
 
 def key_color_difference(rgb: np.ndarray, *, screen: str = "green", screen_color=None, clean_plate=None,
                          red_weight: float = 0.5, blue_green_weight: float = 0.5, balance: float = 0.5,
                          clip_black: float = 0.0, clip_white: float = 1.0, garbage: np.ndarray | None = None,
                          core: np.ndarray | None = None, despill: str | None = "average",
-                         spill_strength: float = 1.0, replace_color=None) -> KeyResult:
+                         spill_strength: float = 1.0, replace_color=None, denoise_radius: float = 0,
+                         denoise_eps: float = 1e-4) -> KeyResult:
     """IBK-like colour-difference keyer.
 
     ``d(X) = X_p - [(1 - balance)(red_weight X_r + blue_green_weight X_o) + balance max(X_r, X_o)]`` with
     p the screen primary and o the remaining channel (blue for green screens, green for blue screens);
     ``alpha = 1 - d(P) / d(S)`` where S is the screen colour or, per pixel, the clean plate; then the clip
-    levels; then ``max`` with the core matte and ``times`` the garbage matte; then the foreground by screen
-    subtraction and despill.
+    levels (after the optional grain denoise); then ``max`` with the core matte and ``times`` the garbage
+    matte; then the foreground by screen subtraction and despill.
 
     Parameters
     ----------
@@ -234,6 +259,14 @@ def key_color_difference(rgb: np.ndarray, *, screen: str = "green", screen_color
         Despill applied to the foreground after screen subtraction (None: off).
     spill_strength, replace_color
         Passed to :func:`~composite.matte.despill.despill`.
+    denoise_radius : float
+        Grain denoise of the matte: radius in pixels of a guided filter (He et al.) of the unclipped matte
+        by the plate's screen primary and secondary channels, fitted on a grid ``radius / 2`` times
+        smaller (so its cost does not grow with the radius); 0 (default) is off. Soft edges (hair,
+        motion blur) lose the plate's grain but keep their shape; 8 suits film grain at HD.
+    denoise_eps : float
+        The filter's regularisation, in squared linear units of the plate: structure whose local
+        variance is well below it is smoothed away.
 
     Returns
     -------
@@ -247,8 +280,10 @@ def key_color_difference(rgb: np.ndarray, *, screen: str = "green", screen_color
         raise InputError(f"balance must be within [0, 1], got {balance}")
     d_s = _screen_diff(s, plate, screen, weights, balance)
     planes = cv2.split(rgb)
-    d_p = _planar_difference(planes, screen, weights, balance)
-    alpha = _alpha_from_difference(d_p, d_s, gain=1.0, clip_black=clip_black, clip_white=clip_white)
+    primary, sec = _planar_secondary(planes, screen, weights, balance)
+    d_p = cv2.subtract(primary, sec)
+    alpha = _alpha_from_difference(d_p, d_s, gain=1.0, clip_black=clip_black, clip_white=clip_white,
+                                   guide=(primary, sec), denoise_radius=denoise_radius, denoise_eps=denoise_eps)
     sw = red_weight + blue_green_weight
     dkw = {"strength": spill_strength, "replace_color": replace_color,
            "weights": (red_weight / sw, blue_green_weight / sw) if sw > 0 else (0.5, 0.5)}
@@ -261,7 +296,8 @@ def key_screen_subtract(rgb: np.ndarray, *, screen: str = "green", screen_color=
                         screen_gain: float = 1.05, screen_balance: float = 0.5, clip_black: float = 0.0,
                         clip_white: float = 1.0, softness: float = 0.0, garbage: np.ndarray | None = None,
                         core: np.ndarray | None = None, despill: str | None = "screen_subtract",
-                        spill_strength: float = 1.0, replace_color=None) -> KeyResult:
+                        spill_strength: float = 1.0, replace_color=None, denoise_radius: float = 0,
+                        denoise_eps: float = 1e-4) -> KeyResult:
     """Keylight-like screen-subtraction keyer.
 
     The screen matte is ``1 - screen_gain * sat(P) / sat(S)`` with
@@ -287,8 +323,8 @@ def key_screen_subtract(rgb: np.ndarray, *, screen: str = "green", screen_color=
         Screen-matte levels.
     softness : float
         Gaussian blur (pixels) of the screen matte before clipping; 0 is off.
-    garbage, core, despill, spill_strength, replace_color
-        As for :func:`key_color_difference`.
+    garbage, core, despill, spill_strength, replace_color, denoise_radius, denoise_eps
+        As for :func:`key_color_difference` (the denoise runs after the softness blur).
 
     Returns
     -------
@@ -303,12 +339,14 @@ def key_screen_subtract(rgb: np.ndarray, *, screen: str = "green", screen_color=
     weights = (screen_balance, 1.0 - screen_balance)
     d_s = _screen_diff(s, plate, screen, weights, 0.0)
     planes = cv2.split(rgb)
-    d_p = _planar_difference(planes, screen, weights, 0.0)
+    primary, sec = _planar_secondary(planes, screen, weights, 0.0)
+    d_p = cv2.subtract(primary, sec)
     if softness > 0:
         d_p = d_p / d_s
         d_p = cv2.GaussianBlur(d_p, (0, 0), float(softness), borderType=cv2.BORDER_REPLICATE)
         d_s = np.float32(1.0)
-    alpha = _alpha_from_difference(d_p, d_s, gain=screen_gain, clip_black=clip_black, clip_white=clip_white)
+    alpha = _alpha_from_difference(d_p, d_s, gain=screen_gain, clip_black=clip_black, clip_white=clip_white,
+                                   guide=(primary, sec), denoise_radius=denoise_radius, denoise_eps=denoise_eps)
     dkw = {"strength": spill_strength, "replace_color": replace_color, "weights": weights}
     fg = _finish(rgb, planes, alpha, s, plate, garbage=garbage, core=core, despill=despill, despill_kw=dkw,
                  screen=screen)

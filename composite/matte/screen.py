@@ -165,8 +165,8 @@ def estimate_clean_plate(rgb: np.ndarray, *, screen: str = "green", screen_color
                          tolerance: float = 0.75, shrink: int = 3, full_size: bool = True) -> np.ndarray:
     """Build a clean screen plate: the screen as it would look without the foreground.
 
-    The pixels that are certainly screen (:func:`estimate_screen_mask`, or ``mask`` when given) are
-    averaged down to about ``resolution`` pixels on the long side, the foreground region is filled from the
+    The pixels that are certainly screen (:func:`estimate_screen_mask` on an area-averaged copy four times
+    finer than the coarse grid, or ``mask`` when given) are averaged down to about ``resolution`` pixels on the long side, the foreground region is filled from the
     surrounding screen by push–pull diffusion (:func:`composite.matte.ops.fill_from_weights`), lightly
     smoothed and scaled back up. The result follows gradients and hot spots larger than a few percent of
     the frame and carries no grain.
@@ -193,19 +193,27 @@ def estimate_clean_plate(rgb: np.ndarray, *, screen: str = "green", screen_color
     if screen_color is None:
         screen_color = estimate_screen_color(rgb, screen=screen)
     s = np.asarray(screen_color, np.float32).reshape(3)
+    scale = min(1.0, float(resolution) / max(h, w))
+    lw, lh = max(1, round(w * scale)), max(1, round(h * scale))
+    src = rgb
     if mask is None:
-        m = estimate_screen_mask(rgb, s, screen=screen, tolerance=tolerance, shrink=shrink).astype(np.float32)
+        # The mask only feeds an average down to the coarse grid: find it on a grid four times finer
+        # than that (area-averaged, so grain is quieter and mixed edge pixels still fail the test).
+        work = 4.0 * max(lw, lh) / max(h, w)
+        if work < 0.67:
+            src = cv2.resize(np.ascontiguousarray(rgb), (max(1, round(w * work)), max(1, round(h * work))),
+                             interpolation=cv2.INTER_AREA)
+            shrink = max(1, round(shrink * work)) if shrink > 0 else 0
+        m = estimate_screen_mask(src, s, screen=screen, tolerance=tolerance, shrink=shrink).astype(np.float32)
     else:
         m = np.asarray(mask).astype(np.float32)
         if m.shape != (h, w):
             raise InputError(f"clean plate mask is {m.shape[::-1]} but the plate is {w}x{h}")
-    scale = min(1.0, float(resolution) / max(h, w))
-    lw, lh = max(1, round(w * scale)), max(1, round(h * scale))
     if float(m.sum()) < 1:
         out = np.empty((h, w, 3) if full_size else (lh, lw, 3), np.float32)
         out[...] = s
         return out
-    vals = np.ascontiguousarray(rgb * m[..., None])
+    vals = np.ascontiguousarray(src * m[..., None])
     small_v = cv2.resize(vals, (lw, lh), interpolation=cv2.INTER_AREA)
     small_m = cv2.resize(m, (lw, lh), interpolation=cv2.INTER_AREA)
     own = small_v / np.maximum(small_m, 1e-6)[..., None]

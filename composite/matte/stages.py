@@ -75,6 +75,11 @@ _SCREEN_PARAMS = {
     "spill_strength": Param(float, 1.0, range=(0.0, 2.0)),
     "replace_color": Param(list, None, item=float, length=3, optional=True,
                            doc="colour replacing removed spill (despill: replace)"),
+    "denoise_radius": Param(float, 0.0, range=(0.0, 64.0),
+                            doc="grain denoise of the matte: guided-filter radius in pixels (0: off; 8 suits "
+                                "film grain at HD)"),
+    "denoise_eps": Param(float, 1e-4, range=(1e-8, 1.0),
+                         doc="denoise regularisation in squared linear units: finer structure is smoothed"),
 }
 
 _KEY_INPUTS = {
@@ -117,7 +122,8 @@ class _KeyStage(Stage):
             res = self._key(rgb, screen=self.p.screen, screen_color=self.p.screen_color, clean_plate=cp,
                             clip_black=self.p.clip_black, clip_white=self.p.clip_white,
                             despill=None if self.p.despill == "none" else self.p.despill,
-                            spill_strength=self.p.spill_strength, replace_color=self.p.replace_color, **mattes)
+                            spill_strength=self.p.spill_strength, replace_color=self.p.replace_color,
+                            denoise_radius=self.p.denoise_radius, denoise_eps=self.p.denoise_eps, **mattes)
         except InputError as exc:
             raise InputError(f"{who} frame {t}: {exc}") from None
         meta = {SCREEN_COLOR_KEY: [round(float(c), 6) for c in res.screen_color]}
@@ -133,7 +139,7 @@ class ColorDifferenceKey(_KeyStage):
     Outputs ``image``: premultiplied, unspilled RGBA; ``matte``: the alpha as a one-channel matte.
     """
 
-    version = 1
+    version = 2
     params = {
         **_SCREEN_PARAMS,
         "red_weight": Param(float, 0.5, range=(0.0, 2.0)),
@@ -151,7 +157,7 @@ class ColorDifferenceKey(_KeyStage):
 class ScreenSubtractKey(_KeyStage):
     """Keylight-like screen-subtraction keyer (see :func:`composite.matte.keyers.key_screen_subtract`)."""
 
-    version = 1
+    version = 2
     params = {
         **_SCREEN_PARAMS,
         "despill": Param(str, "screen_subtract", choices=_DESPILL_CHOICES),
@@ -209,7 +215,7 @@ class Despill(Stage):
 class CleanPlate(Stage):
     """A clean screen plate built from the plate (see :func:`composite.matte.screen.estimate_clean_plate`)."""
 
-    version = 1
+    version = 2
     inputs = {"image": Input("the plate: opaque RGB, working space", colorspace="working")}
     params = {
         "screen": Param(str, "green", choices=SCREENS),

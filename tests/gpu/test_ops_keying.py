@@ -36,6 +36,8 @@ CASES = [
     {"despill": "screen_subtract", "clip_black": 0.05, "clip_white": 0.9},
     {"despill": "replace", "replace_color": (0.3, 0.2, 0.1), "spill_strength": 0.7},
     {"mattes": True, "despill": "limit"},
+    {"clean_plate": "auto", "denoise_radius": 4, "clip_black": 0.02, "clip_white": 0.9},
+    {"screen_color": [0.05, 0.4, 0.08], "denoise_radius": 1, "denoise_eps": 1e-3},
 ]
 
 
@@ -103,3 +105,26 @@ def test_despill_matches_numpy(method, channels, frame, device):
     out = n(TD.despill(t(px, device), **kw))
     np.testing.assert_allclose(out, ref, atol=1e-6)
     assert abs(float(TD.despill(torch.tensor([[[0.2, 0.5, 0.1]]]), method="average")[0, 0, 1]) - 0.15) < 1e-7
+
+
+def test_clean_plate_on_the_mask_grid_matches_numpy(frame, device):
+    # resolution 8 on a 64x48 plate: the screen mask is found on a 32x24 area-averaged copy
+    from composite.matte.screen import estimate_clean_plate
+
+    ref = estimate_clean_plate(frame.plate, resolution=8, full_size=False)
+    out = TK.estimate_clean_plate_small(t(frame.plate, device), resolution=8)
+    assert ref.shape == out.shape == (6, 8, 3)
+    np.testing.assert_allclose(out, ref, atol=TOL)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3])
+@pytest.mark.parametrize("subsample", [1, 2, 3])
+def test_guided_filter_matches_numpy(channels, subsample, gen, device):
+    from composite.gpu.ops.guided import guided_filter as tgf
+    from composite.matte.guided import guided_filter
+
+    guide = [gen.random((37, 53)).astype(np.float32) for _ in range(channels)]
+    src = (gen.random((37, 53)) > 0.5).astype(np.float32)
+    ref = guided_filter(guide, src, radius=4, eps=1e-3, subsample=subsample)
+    out = n(tgf([t(g, device) for g in guide], t(src, device), radius=4, eps=1e-3, subsample=subsample))
+    np.testing.assert_allclose(out, ref, atol=2e-5)

@@ -37,12 +37,32 @@ def _direct(G, p, r, eps):
     return q
 
 
-@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("channels", [1, 2, 3])
 def test_matches_direct_definition(rng, channels):
     G = rng.random((13, 17, 3)).astype(np.float32)[..., :channels]
     p = (rng.random((13, 17)) > 0.5).astype(np.float32)
     guide = G[..., 0] if channels == 1 else G
     np.testing.assert_allclose(guided_filter(guide, p, radius=2, eps=1e-2), _direct(G, p, 2, 1e-2), atol=2e-6)
+
+
+@pytest.mark.parametrize("subsample", [1, 3])
+def test_planes_equal_stacked_guide_and_non_finite_values_are_zero(rng, subsample):
+    G = rng.random((31, 45, 2)).astype(np.float32)
+    p = rng.random((31, 45)).astype(np.float32)
+    stacked = guided_filter(G, p, radius=3, eps=1e-3, subsample=subsample)
+    planes = guided_filter([G[..., 0], G[..., 1]], p, radius=3, eps=1e-3, subsample=subsample)
+    np.testing.assert_allclose(planes, stacked, atol=1e-6)
+    bad_g, bad_p = G.copy(), p.copy()
+    bad_g[5, 7, 1] = np.nan
+    bad_p[20, 30] = np.inf
+    clean_g, clean_p = bad_g.copy(), bad_p.copy()
+    clean_g[5, 7, 1] = 0.0
+    clean_p[20, 30] = 0.0
+    out = guided_filter([bad_g[..., 0], bad_g[..., 1]], bad_p, radius=3, eps=1e-3, subsample=subsample)
+    np.testing.assert_allclose(out, guided_filter(clean_g, clean_p, radius=3, eps=1e-3, subsample=subsample),
+                               atol=1e-6)
+    with pytest.raises(InputError, match="planes"):
+        guided_filter([G[..., 0], G[:10, :, 1]], p, radius=2)
 
 
 def test_near_grey_guide_with_small_eps(rng):

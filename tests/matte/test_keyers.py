@@ -1,5 +1,6 @@
 """Keyers and screen estimation: exact recovery on composited plates, uneven screens, bad input."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -106,6 +107,32 @@ def test_clean_plate_handles_uneven_screens():
     assert np.abs(auto - a).mean() < 0.01
     given = key_color_difference(plate, clean_plate=uneven_screen(h, w), despill=None).alpha
     np.testing.assert_allclose(given, a, atol=1e-5)
+
+
+def test_grain_denoise_cleans_soft_edges_and_screen():
+    # A grainy synthetic shot (hair, motion blur, spill, grain x2) with its true alpha.
+    from composite.synth import greenscreen_sequence
+
+    fr = greenscreen_sequence(320, 180, 1, seed=5, grain=2.0)[0]
+    plate, truth = np.ascontiguousarray(fr.plate, np.float32), fr.alpha[..., 0]
+    soft = ((truth > 0.01) & (truth < 0.99)).astype(np.uint8)
+    band = cv2.dilate(soft, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))) > 0
+    kw = dict(clean_plate="auto", despill=None, balance=1.0, clip_black=0.02, clip_white=0.9)
+    errors = {}
+    for r in (0, 4):
+        e = np.abs(key_color_difference(plate, denoise_radius=r, **kw).alpha - truth)
+        errors[r] = (e[band].mean(), e[truth == 0].mean())
+    # measured: edge band 0.0596 -> 0.0455, screen 0.0270 -> 0.0036
+    assert errors[0][0] == pytest.approx(0.0596, abs=2e-3) and errors[4][0] == pytest.approx(0.0455, abs=2e-3)
+    assert errors[4][0] < 0.8 * errors[0][0]
+    assert errors[4][1] < 0.2 * errors[0][1]
+    # off by default and validated
+    np.testing.assert_array_equal(key_color_difference(plate, denoise_radius=0, **kw).alpha,
+                                  key_color_difference(plate, **kw).alpha)
+    with pytest.raises(InputError, match="denoise"):
+        key_color_difference(plate, denoise_radius=2, denoise_eps=0.0, **kw)
+    ss = key_screen_subtract(plate, clean_plate="auto", despill=None, denoise_radius=4).alpha
+    assert ss.min() >= 0 and ss.max() <= 1 and ss.dtype == np.float32
 
 
 def test_mattes_all_screen_and_no_screen():

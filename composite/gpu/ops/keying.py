@@ -33,6 +33,7 @@ from ...matte.screen import MIN_SCREEN_FRACTION, check_screen, screen_channels, 
 from ..tensor import to_device, to_host
 from ._common import check_image, check_matte, f32, gaussian_blur_plane, morph, resize, resize_plane
 from .despill import despill as _despill
+from .guided import guided_filter
 
 
 @dataclass(frozen=True)
@@ -117,9 +118,13 @@ def estimate_clean_plate_small(rgb, *, screen: str = "green", screen_color=None,
     h, w = rgb.shape[:2]
     s = estimate_screen_color(rgb, screen=screen) if screen_color is None else \
         np.asarray(screen_color, np.float32).reshape(3)
-    m = estimate_screen_mask(rgb, s, screen=screen, tolerance=tolerance, shrink=shrink).float()
     scale = min(1.0, float(resolution) / max(h, w))
     lw, lh = max(1, round(w * scale)), max(1, round(h * scale))
+    work = 4.0 * max(lw, lh) / max(h, w)
+    if work < 0.67:
+        rgb = resize(rgb.contiguous(), max(1, round(w * work)), max(1, round(h * work)), interp="area")
+        shrink = max(1, round(shrink * work)) if shrink > 0 else 0
+    m = estimate_screen_mask(rgb, s, screen=screen, tolerance=tolerance, shrink=shrink).float()
     if float(m.sum()) < 1:
         out = np.empty((lh, lw, 3), np.float32)
         out[...] = s
@@ -181,28 +186,42 @@ def _resolve_screen(rgb, screen, screen_color, clean_plate):
     return np.asarray(screen_color, np.float32).reshape(3), None
 
 
-def _alpha_from_difference(d_plate, d_screen, *, gain, clip_black, clip_white):
+def _alpha_from_difference(d_plate, d_screen, *, gain, clip_black, clip_white, guide=None,
+                           denoise_radius: float = 0, denoise_eps: float = 1e-4):
     if clip_white <= clip_black:
         raise InputError(f"clip_white ({clip_white}) must be above clip_black ({clip_black})")
+    if denoise_radius < 0 or denoise_eps <= 0:
+        raise InputError(f"denoise_radius must be >= 0 and denoise_eps > 0 "
+                         f"(got {denoise_radius}, {denoise_eps})")
+    denoise = denoise_radius > 0 and guide is not None
     span = float(clip_white) - float(clip_black)
-    k = -float(gain) / span
-    c = (1.0 - float(clip_black)) / span
+    k, c = (-float(gain), 1.0) if denoise else (-float(gain) / span, (1.0 - float(clip_black)) / span)
     if not isinstance(d_screen, torch.Tensor):
         a = d_plate * f32(k / float(d_screen), d_plate) + f32(c, d_plate)
     else:
         a = d_plate / d_screen * f32(k, d_plate) + f32(c, d_plate)
+    if denoise:
+        radius = max(1, int(round(denoise_radius)))
+        a = guided_filter(list(guide), a, radius=radius, eps=float(denoise_eps),
+                          subsample=max(1, int(round(radius / 2))))
+        a = a * f32(1.0 / span, a) + f32(-float(clip_black) / span, a)
     a = torch.where(a > 1e-6, a, torch.zeros_like(a))
     return torch.clamp_max(a, 1.0)
 
 
-def _planar_difference(rgb, screen, weights, balance):
+def _planar_secondary(rgb, screen, weights, balance):
     p, o1, o2 = screen_channels(screen)
     a, b = rgb[..., o1], rgb[..., o2]
     keep = 1.0 - float(balance)
     sec = a * f32(float(weights[0]) * keep, rgb) + b * f32(float(weights[1]) * keep, rgb)
     if balance:
         sec = torch.maximum(a, b) * f32(float(balance), rgb) + sec
-    return rgb[..., p] - sec
+    return rgb[..., p], sec
+
+
+def _planar_difference(rgb, screen, weights, balance):
+    primary, sec = _planar_secondary(rgb, screen, weights, balance)
+    return primary - sec
 
 
 def _screen_diff(s, plate, screen, weights, balance):
@@ -248,7 +267,7 @@ def key_color_difference(rgb, *, screen: str = "green", screen_color=None, clean
                          red_weight: float = 0.5, blue_green_weight: float = 0.5, balance: float = 0.5,
                          clip_black: float = 0.0, clip_white: float = 1.0, garbage=None, core=None,
                          despill: str | None = "average", spill_strength: float = 1.0,
-                         replace_color=None) -> KeyResult:
+                         replace_color=None, denoise_radius: float = 0, denoise_eps: float = 1e-4) -> KeyResult:
     """IBK-like colour-difference keyer (see :func:`composite.matte.keyers.key_color_difference`).
 
     ``rgb``: ``(H, W, 3)`` float32 tensor, scene-linear, opaque; ``clean_plate`` a tensor, ``"auto"`` or
@@ -263,8 +282,10 @@ def key_color_difference(rgb, *, screen: str = "green", screen_color=None, clean
     if not 0.0 <= balance <= 1.0:
         raise InputError(f"balance must be within [0, 1], got {balance}")
     d_s = _screen_diff(s, plate, screen, weights, balance)
-    d_p = _planar_difference(rgb, screen, weights, balance)
-    alpha = _alpha_from_difference(d_p, d_s, gain=1.0, clip_black=clip_black, clip_white=clip_white)
+    primary, sec = _planar_secondary(rgb, screen, weights, balance)
+    d_p = primary - sec
+    alpha = _alpha_from_difference(d_p, d_s, gain=1.0, clip_black=clip_black, clip_white=clip_white,
+                                   guide=(primary, sec), denoise_radius=denoise_radius, denoise_eps=denoise_eps)
     sw = red_weight + blue_green_weight
     dkw = {"strength": spill_strength, "replace_color": replace_color,
            "weights": (red_weight / sw, blue_green_weight / sw) if sw > 0 else (0.5, 0.5)}
@@ -277,7 +298,7 @@ def key_screen_subtract(rgb, *, screen: str = "green", screen_color=None, clean_
                         screen_gain: float = 1.05, screen_balance: float = 0.5, clip_black: float = 0.0,
                         clip_white: float = 1.0, softness: float = 0.0, garbage=None, core=None,
                         despill: str | None = "screen_subtract", spill_strength: float = 1.0,
-                        replace_color=None) -> KeyResult:
+                        replace_color=None, denoise_radius: float = 0, denoise_eps: float = 1e-4) -> KeyResult:
     """Keylight-like screen-subtraction keyer (see :func:`composite.matte.keyers.key_screen_subtract`)."""
     check_image(rgb, "plate")
     rgb = rgb[..., :3]
@@ -288,12 +309,14 @@ def key_screen_subtract(rgb, *, screen: str = "green", screen_color=None, clean_
     s, plate = _resolve_screen(rgb, screen, screen_color, clean_plate)
     weights = (screen_balance, 1.0 - screen_balance)
     d_s = _screen_diff(s, plate, screen, weights, 0.0)
-    d_p = _planar_difference(rgb, screen, weights, 0.0)
+    primary, sec = _planar_secondary(rgb, screen, weights, 0.0)
+    d_p = primary - sec
     if softness > 0:
         d_p = d_p / (d_s if isinstance(d_s, torch.Tensor) else f32(float(d_s), d_p))
         d_p = gaussian_blur_plane(d_p, float(softness), border="replicate")
         d_s = np.float32(1.0)
-    alpha = _alpha_from_difference(d_p, d_s, gain=screen_gain, clip_black=clip_black, clip_white=clip_white)
+    alpha = _alpha_from_difference(d_p, d_s, gain=screen_gain, clip_black=clip_black, clip_white=clip_white,
+                                   guide=(primary, sec), denoise_radius=denoise_radius, denoise_eps=denoise_eps)
     dkw = {"strength": spill_strength, "replace_color": replace_color, "weights": weights}
     fg, alpha = _finish(rgb, alpha, s, plate, garbage=garbage, core=core, despill=despill, despill_kw=dkw,
                         screen=screen)
