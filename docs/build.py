@@ -1430,6 +1430,12 @@ keeping real changes (a light switched on, an exposure ramp).
 Keyed and segmented mattes boil at the edges: per-frame noise that the eye reads as crawling hair.
 `TemporalMatteSmooth` averages each pixel with its flow-aligned neighbours in time, trusting a neighbour
 only where the flow is consistent and the matte agrees, so moving edges do not lag or ghost.
+
+Use it where the key boils. Averaging warped neighbours also averages the flow's sub-pixel errors at
+fine edges: on a clean key of a grain-free synthetic shot (hair over the screen) it raised dtSSD by 27%
+and MAD by 4%, while on the same shot with heavy grain it lowered dtSSD by 39% and MAD by 4%
+(`benchmarks/suite_temporal.py`). A grainy plate is usually better served first by the keyer's own
+`denoise_radius`, which removes grain within the frame.
 """, ("TemporalMatteSmooth",)),
         Section("Deflicker", """
 """, ("Deflicker",)),
