@@ -107,6 +107,13 @@ class Case:
     note: str = ""
 
 
+def op_cases(ops: Sequence[str], setup: Callable[..., Callable[[int], Any]], sizes, *, kind: str,
+             name: str = "{op}@{w}x{h}") -> list[Case]:
+    """One case per operation and size: ``setup(op=..., width=..., height=...)``, grouped by operation."""
+    return [Case(name=name.format(op=op, w=w, h=h), setup=setup, params={"op": op, "width": w, "height": h},
+                 group=op, kind=kind, size=(w, h)) for w, h in sizes for op in ops]
+
+
 # -- peer tools ----------------------------------------------------------------------------------
 
 def tool_path(name: str) -> str | None:

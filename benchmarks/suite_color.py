@@ -116,14 +116,9 @@ OPS = ("transfer_reinhard", "transfer_mkl", "transfer_histogram", "transfer_appl
 
 
 def cases(config):
-    from benchmarks.harness import Case
+    from benchmarks.harness import op_cases
 
-    out = []
-    for w, h in config.sizes:
-        for op in OPS:
-            out.append(Case(name=f"{op}@{w}x{h}", setup=_setup, params={"op": op, "width": w, "height": h},
-                            group=op, kind="stage", size=(w, h)))
-    return out
+    return op_cases(OPS, _setup, config.sizes, kind="stage")
 
 
 # -- quality -------------------------------------------------------------------------------------

@@ -125,14 +125,9 @@ OPS = ("grain_measure", "grain_regrain", "grain_degrain", "grain_match", "light_
 
 
 def cases(config):
-    from benchmarks.harness import Case
+    from benchmarks.harness import op_cases
 
-    out = []
-    for w, h in config.sizes:
-        for op in OPS:
-            out.append(Case(name=f"{op}_{w}x{h}", setup=_setup, params={"op": op, "width": w, "height": h},
-                            group=op, kind="function", size=(w, h)))
-    return out
+    return op_cases(OPS, _setup, config.sizes, kind="function", name="{op}_{w}x{h}")
 
 
 # -- quality ---------------------------------------------------------------------------------------

@@ -37,7 +37,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError
+from ..io.atomic import write_text_atomic
 from .delta_e import REC709_LUMA
 from .transfer import (
     _check_finite,
@@ -441,18 +441,7 @@ def write_cdl_file(path: str | os.PathLike, cdls: CDL | Sequence[CDL]) -> str:
     """Write CDLs as ``.cc``, ``.ccc`` or ``.cdl`` (by the extension), atomically. Returns the path."""
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
-    text = cdl_xml(cdls, ext)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=ext, dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, cdl_xml(cdls, ext))
     return path
 
 

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError
+from ..io.atomic import write_text_atomic
 from .cdl import CDL, CDLFit, apply_cdl, fit_cdl, write_cdl_file
 from .delta_e import DISPLAYS, delta_e_2000, display_lab, summarize
 from .transfer import ColorTransform, collect_samples, fit_color_transfer, straight_colour
@@ -173,10 +174,7 @@ class ConsistencyResult:
 
     def write_report(self, path: str | os.PathLike) -> str:
         path = os.fspath(path)
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(self.report(), fh, indent=2)
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(self.report(), indent=2))
         return path
 
     def cdls(self) -> list[CDL]:

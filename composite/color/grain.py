@@ -102,6 +102,7 @@ import scipy.fft
 from scipy.ndimage import gaussian_filter
 
 from ..core.errors import InputError
+from ..io.atomic import write_text_atomic
 
 #: Schema name written into profile files.
 SCHEMA = "composite.grain_profile/1"
@@ -330,10 +331,7 @@ class GrainProfile:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the profile as JSON (to a temporary name, then renamed into place)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1))
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> GrainProfile:

@@ -24,7 +24,9 @@ layers through from B.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -163,24 +165,45 @@ def copy_channels(src: np.ndarray, dst: np.ndarray, src_index: Sequence[int], ds
 
 # -- Image level ---------------------------------------------------------------------------------
 
-def _place(pixels: np.ndarray, src: Window, dst: Window) -> np.ndarray:
+@dataclass(frozen=True)
+class ArrayKit:
+    """The few array operations the image-level helpers below need, so that one implementation serves
+    :class:`~composite.core.Image` (NumPy, :data:`NUMPY_KIT`) and the device images of
+    :mod:`composite.gpu` (torch tensors, ``composite.gpu.frames.TORCH_KIT``)."""
+
+    zeros: Callable[[Any, tuple[int, ...]], Any]      # (like, shape) -> float32 zeros beside ``like``
+    ones: Callable[[Any, tuple[int, ...]], Any]
+    cat: Callable[[list, int], Any]                   # (arrays, axis) -> joined array
+    contiguous: Callable[[Any], Any]
+    layer: Callable[[Any, tuple[str, ...]], Any]      # (pixels, channels) -> a layer of that image type
+    operations: Mapping[str, Callable[..., Any]]      # merge operations by name
+
+
+NUMPY_KIT = ArrayKit(zeros=lambda like, shape: np.zeros(shape, np.float32),
+                     ones=lambda like, shape: np.ones(shape, np.float32),
+                     cat=lambda arrays, axis: np.concatenate(arrays, axis), contiguous=np.ascontiguousarray,
+                     layer=Layer, operations=OPERATIONS)
+
+
+def place(pixels, src: Window, dst: Window, *, kit: ArrayKit = NUMPY_KIT):
     """Place an array covering ``src`` into a zero array covering ``dst`` (cropping what falls outside)."""
     if src == dst:
         return pixels
-    out = np.zeros((dst.height, dst.width, pixels.shape[2]), np.float32)
+    out = kit.zeros(pixels, (dst.height, dst.width, pixels.shape[2]))
     where = dst.slices_from(src)
     if where is not None:
         out[where[0]] = pixels[where[1]]
     return out
 
 
-def to_window(image: Image, window: Window) -> Image:
+def to_window(image: Image, window: Window, *, kit: ArrayKit = NUMPY_KIT) -> Image:
     """The image with its data window changed to ``window``: padded with zeros (transparent) or cropped."""
     if image.data_window == window:
         return image
-    layers = {n: Layer(_place(lay.pixels, image.data_window, window), lay.channels)
+    layers = {n: kit.layer(place(lay.pixels, image.data_window, window, kit=kit), lay.channels)
               for n, lay in image.layers.items()}
-    return image.replace(pixels=_place(image.pixels, image.data_window, window), data_window=window, layers=layers)
+    return image.replace(pixels=place(image.pixels, image.data_window, window, kit=kit), data_window=window,
+                         layers=layers)
 
 
 def needs_rgba(channels: tuple[str, ...], alpha: AlphaState, who: str) -> bool:
@@ -195,33 +218,34 @@ def needs_rgba(channels: tuple[str, ...], alpha: AlphaState, who: str) -> bool:
     return True
 
 
-def as_rgba(image: Image, *, who: str = "merge") -> Image:
+def as_rgba(image: Image, *, who: str = "merge", kit: ArrayKit = NUMPY_KIT) -> Image:
     """An RGBA premultiplied view of ``image``: opaque RGB gains A = 1 over its data window."""
     if not needs_rgba(image.channels, image.alpha, who):
         return image
-    alpha = image.a[..., None] if image.has_alpha else np.ones((*image.pixels.shape[:2], 1), np.float32)
-    pixels = np.concatenate([image.pixels[..., :3], alpha], axis=2)
+    alpha = image.a[..., None] if image.has_alpha else kit.ones(image.pixels, (*image.pixels.shape[:2], 1))
+    pixels = kit.cat([image.pixels[..., :3], alpha], 2)
     return image.replace(pixels=pixels, channels=RGBA, alpha=AlphaState.PREMULTIPLIED)
 
 
-def merge_images(operation: str, a: Image, b: Image, *, mix: float = 1.0) -> Image:
-    """Merge image A onto image B with ``operation`` (a key of :data:`OPERATIONS`).
-
-    Both must be premultiplied or opaque and in the same colour space. The result carries B's state
-    (time, display window, metadata) with A's metadata keys added where B lacks them.
-    """
-    if operation not in OPERATIONS:
-        raise InputError(f"unknown merge operation {operation!r}; allowed: {', '.join(OPERATIONS)}")
+def prepare_merge(operation: str, a: Image, b: Image, *, kit: ArrayKit = NUMPY_KIT) -> tuple[Image, Image]:
+    """Check A and B for ``operation`` and align them: premultiplied RGBA on the common data window (the
+    union, or B's for mask and in)."""
+    if operation not in kit.operations:
+        raise InputError(f"unknown merge operation {operation!r}; allowed: {', '.join(kit.operations)}")
     if a.colorspace != b.colorspace:
         raise StateError(f"merge {operation}: A is in colour space {a.colorspace}, B in {b.colorspace}; "
                          "convert one of them first")
-    a = as_rgba(a, who=f"merge {operation} (A)")
-    b = as_rgba(b, who=f"merge {operation} (B)")
+    a = as_rgba(a, who=f"merge {operation} (A)", kit=kit)
+    b = as_rgba(b, who=f"merge {operation} (B)", kit=kit)
     window = b.data_window if operation in _B_WINDOW_OPS else a.data_window.union(b.data_window)
-    a, b = to_window(a, window), to_window(b, window)
-    fn = OPERATIONS[operation]
-    pixels = fn(a.pixels, b.pixels, mix=mix)
-    layers: dict[str, Layer] = {}
+    return to_window(a, window, kit=kit), to_window(b, window, kit=kit)
+
+
+def finish_merge(operation: str, a: Image, b: Image, pixels, *, mix: float, kit: ArrayKit = NUMPY_KIT) -> Image:
+    """B's state with the merged ``pixels`` of aligned A and B: alpha-associated layers merged with the same
+    arithmetic, other layers passed through from B (else A), A's metadata keys added where B lacks them."""
+    fn = kit.operations[operation]
+    layers = {}
     alpha_a = a.pixels[..., 3:4]
     alpha_b = b.pixels[..., 3:4]
     for name in sorted(set(a.layers) | set(b.layers)):
@@ -229,10 +253,10 @@ def merge_images(operation: str, a: Image, b: Image, *, mix: float = 1.0) -> Ima
         if name in ALPHA_ASSOCIATED_LAYERS:
             # Associated layers behave like an extra colour channel: pad with the partner's alpha.
             channels = (la or lb).channels
-            pa = la.pixels if la is not None else np.zeros((*pixels.shape[:2], len(channels)), np.float32)
-            pb = lb.pixels if lb is not None else np.zeros((*pixels.shape[:2], len(channels)), np.float32)
-            merged = fn(np.concatenate([pa, alpha_a], 2), np.concatenate([pb, alpha_b], 2), mix=mix)
-            layers[name] = Layer(np.ascontiguousarray(merged[..., :-1]), channels)
+            pa = la.pixels if la is not None else kit.zeros(pixels, (*pixels.shape[:2], len(channels)))
+            pb = lb.pixels if lb is not None else kit.zeros(pixels, (*pixels.shape[:2], len(channels)))
+            merged = fn(kit.cat([pa, alpha_a], 2), kit.cat([pb, alpha_b], 2), mix=mix)
+            layers[name] = kit.layer(kit.contiguous(merged[..., :-1]), channels)
         else:
             layers[name] = lb if lb is not None else la
     metadata = {**a.metadata, **b.metadata}
@@ -240,3 +264,13 @@ def merge_images(operation: str, a: Image, b: Image, *, mix: float = 1.0) -> Ima
     if records:
         metadata[GENERATORS_KEY] = records
     return b.replace(pixels=pixels, layers=layers, metadata=metadata)
+
+
+def merge_images(operation: str, a: Image, b: Image, *, mix: float = 1.0, kit: ArrayKit = NUMPY_KIT) -> Image:
+    """Merge image A onto image B with ``operation`` (a key of :data:`OPERATIONS`).
+
+    Both must be premultiplied or opaque and in the same colour space. The result carries B's state
+    (time, display window, metadata) with A's metadata keys added where B lacks them.
+    """
+    a, b = prepare_merge(operation, a, b, kit=kit)
+    return finish_merge(operation, a, b, kit.operations[operation](a.pixels, b.pixels, mix=mix), mix=mix, kit=kit)

@@ -126,6 +126,22 @@ def despill_planes(planes, *, method: str = "average", screen: str = "green",
     if method == "average":
         out[p] = cv2.subtract(planes[p], spill)
         return out
+    s, s_spill, add = replacement_terms(method, screen=screen, screen_color=screen_color,
+                                        replace_color=replace_color, weights=weights, luma=luma)
+    # colour += (spill / s_spill) * (add - s), channel by channel
+    for ch in range(3):
+        out[ch] = cv2.scaleAdd(spill, float(np.float32(add[ch] - s[ch]) / np.float32(s_spill)), planes[ch])
+    return out
+
+
+def replacement_terms(method: str, *, screen: str = "green", screen_color=None, replace_color=None,
+                      weights: tuple[float, float] = (0.5, 0.5),
+                      luma: np.ndarray = AP1_LUMA) -> tuple[np.ndarray, float, np.ndarray]:
+    """Constants of ``screen_subtract`` and ``replace``: ``(s, s_spill, add)`` — the screen colour (3,),
+    its own spill (the excess of its primary over the limit) and the colour (3,) that replaces removed
+    screen light (grey of the screen's luminance, or ``replace_color`` scaled to it). Shared with the torch
+    despill; raises InputError when the screen colour has no excess."""
+    p, o1, o2 = screen_channels(screen)
     s = np.asarray(screen_color if screen_color is not None else DEFAULT_SCREEN[screen], np.float32).reshape(3)
     s_spill = float(s[p] - weights[0] * s[o1] - weights[1] * s[o2])
     if s_spill <= 1e-6:
@@ -139,7 +155,4 @@ def despill_planes(planes, *, method: str = "average", screen: str = "green",
         c = np.asarray(replace_color, np.float32).reshape(3)
         y_c = float(luma @ c)
         add = c * np.float32(y_s / y_c) if y_c > 1e-6 else c
-    # colour += (spill / s_spill) * (add - s), channel by channel
-    for ch in range(3):
-        out[ch] = cv2.scaleAdd(spill, float(np.float32(add[ch] - s[ch]) / np.float32(s_spill)), planes[ch])
-    return out
+    return s, s_spill, add

@@ -39,7 +39,8 @@ Example
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -66,12 +67,16 @@ MIN_SCREEN_SHARE = 0.25
 class KeyResult:
     """A keyer's outputs. ``fg``: (H, W, 3) premultiplied, unspilled; ``alpha``: (H, W) in [0, 1];
     ``screen``: (3,) screen colour used (the clean plate's median when one was used); ``clean_plate``:
-    (H, W, 3) or None."""
+    (H, W, 3) or None (an automatic clean plate is brought to full size only when asked for)."""
 
     fg: np.ndarray
     alpha: np.ndarray
     screen_color: np.ndarray
-    clean_plate: np.ndarray | None = None
+    plate: object = field(default=None, repr=False)
+
+    @functools.cached_property
+    def clean_plate(self) -> np.ndarray | None:
+        return self.plate.full() if isinstance(self.plate, _LowResPlate) else self.plate
 
     def __iter__(self):  # fg, alpha = key_...(...)
         return iter((self.fg, self.alpha))
@@ -123,6 +128,35 @@ def _resolve_screen(rgb, screen, screen_color, clean_plate):
     return np.asarray(screen_color, np.float32).reshape(3), None
 
 
+@dataclass(frozen=True)
+class LevelsPlan:
+    """How a keyer turns the screen difference into alpha (shared by the NumPy and torch keyers):
+    ``scale * d_plate / d_screen + offset``, then — when ``radius`` > 0 — the grain denoise (guided filter
+    of that radius fitted on a grid ``subsample`` times smaller) and the levels ``(a - clip_black) / span``;
+    without the denoise the levels are folded into ``scale`` and ``offset``."""
+
+    scale: float
+    offset: float
+    span: float
+    radius: int
+    subsample: int
+
+
+def levels_plan(gain, clip_black, clip_white, denoise_radius, denoise_eps, *, guided: bool) -> LevelsPlan:
+    """Check the level and denoise settings and fold them (see :class:`LevelsPlan`)."""
+    if clip_white <= clip_black:
+        raise InputError(f"clip_white ({clip_white}) must be above clip_black ({clip_black})")
+    if denoise_radius < 0 or denoise_eps <= 0:
+        raise InputError(f"denoise_radius must be >= 0 and denoise_eps > 0 "
+                         f"(got {denoise_radius}, {denoise_eps})")
+    span = float(clip_white) - float(clip_black)
+    if denoise_radius > 0 and guided:
+        radius = max(1, int(round(denoise_radius)))
+        # fitted on a grid radius/2 times smaller (5x5 windows there): the cost does not grow with radius
+        return LevelsPlan(-float(gain), 1.0, span, radius, max(1, int(round(radius / 2))))
+    return LevelsPlan(-float(gain) / span, (1.0 - float(clip_black)) / span, span, 0, 1)
+
+
 def _alpha_from_difference(d_plate, d_screen, *, gain, clip_black, clip_white, guide=None,
                            denoise_radius: float = 0, denoise_eps: float = 1e-4):
     """alpha = clip(((1 - gain d_plate / d_screen) - clip_black) / (clip_white - clip_black), 0, 1).
@@ -134,25 +168,15 @@ def _alpha_from_difference(d_plate, d_screen, *, gain, clip_black, clip_white, g
     while the transitions of the picture stay, and the levels are applied afterwards so the grain of the
     screen is not folded into the matte by the clip at 0.
     """
-    if clip_white <= clip_black:
-        raise InputError(f"clip_white ({clip_white}) must be above clip_black ({clip_black})")
-    if denoise_radius < 0 or denoise_eps <= 0:
-        raise InputError(f"denoise_radius must be >= 0 and denoise_eps > 0 "
-                         f"(got {denoise_radius}, {denoise_eps})")
-    denoise = denoise_radius > 0 and guide is not None
-    span = float(clip_white) - float(clip_black)
-    k, c = (-float(gain), 1.0) if denoise else (-float(gain) / span, (1.0 - float(clip_black)) / span)
+    plan = levels_plan(gain, clip_black, clip_white, denoise_radius, denoise_eps, guided=guide is not None)
     if np.ndim(d_screen) == 0:
-        a = cv2.addWeighted(d_plate, k / float(d_screen), d_plate, 0.0, c)
+        a = cv2.addWeighted(d_plate, plan.scale / float(d_screen), d_plate, 0.0, plan.offset)
     else:
-        a = cv2.divide(d_plate, d_screen, scale=k)
-        a += np.float32(c)
-    if denoise:
-        radius = max(1, int(round(denoise_radius)))
-        # fitted on a grid radius/2 times smaller (5x5 windows there): the cost does not grow with radius
-        a = guided_filter(list(guide), a, radius=radius, eps=float(denoise_eps),
-                          subsample=max(1, int(round(radius / 2))))
-        a = cv2.addWeighted(a, 1.0 / span, a, 0.0, -float(clip_black) / span)
+        a = cv2.divide(d_plate, d_screen, scale=plan.scale)
+        a += np.float32(plan.offset)
+    if plan.radius:
+        a = guided_filter(list(guide), a, radius=plan.radius, eps=float(denoise_eps), subsample=plan.subsample)
+        a = cv2.addWeighted(a, 1.0 / plan.span, a, 0.0, -float(clip_black) / plan.span)
     # Round-off of the folded form leaves ~1e-8 on exact screen pixels: those are 0.
     cv2.threshold(a, 1e-6, 0.0, cv2.THRESH_TOZERO, dst=a)
     np.minimum(a, np.float32(1.0), out=a)
@@ -191,7 +215,7 @@ def _screen_diff(s, plate, screen, weights, balance):
     return d
 
 
-def _finish(rgb, planes, alpha, s, plate, *, garbage, core, despill, despill_kw, screen):
+def _finish(planes, alpha, s, plate, *, garbage, core, despill, despill_kw, screen):
     h, w = alpha.shape
     for name, m in (("garbage", garbage), ("core", core)):
         if m is not None:
@@ -287,9 +311,9 @@ def key_color_difference(rgb: np.ndarray, *, screen: str = "green", screen_color
     sw = red_weight + blue_green_weight
     dkw = {"strength": spill_strength, "replace_color": replace_color,
            "weights": (red_weight / sw, blue_green_weight / sw) if sw > 0 else (0.5, 0.5)}
-    fg = _finish(rgb, planes, alpha, s, plate, garbage=garbage, core=core, despill=despill, despill_kw=dkw,
+    fg = _finish(planes, alpha, s, plate, garbage=garbage, core=core, despill=despill, despill_kw=dkw,
                  screen=screen)
-    return KeyResult(fg, alpha, s, plate.full() if isinstance(plate, _LowResPlate) else plate)
+    return KeyResult(fg, alpha, s, plate)
 
 
 def key_screen_subtract(rgb: np.ndarray, *, screen: str = "green", screen_color=None, clean_plate=None,
@@ -348,6 +372,6 @@ def key_screen_subtract(rgb: np.ndarray, *, screen: str = "green", screen_color=
     alpha = _alpha_from_difference(d_p, d_s, gain=screen_gain, clip_black=clip_black, clip_white=clip_white,
                                    guide=(primary, sec), denoise_radius=denoise_radius, denoise_eps=denoise_eps)
     dkw = {"strength": spill_strength, "replace_color": replace_color, "weights": weights}
-    fg = _finish(rgb, planes, alpha, s, plate, garbage=garbage, core=core, despill=despill, despill_kw=dkw,
+    fg = _finish(planes, alpha, s, plate, garbage=garbage, core=core, despill=despill, despill_kw=dkw,
                  screen=screen)
-    return KeyResult(fg, alpha, s, plate.full() if isinstance(plate, _LowResPlate) else plate)
+    return KeyResult(fg, alpha, s, plate)

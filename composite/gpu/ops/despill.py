@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ...core.errors import InputError
-from ...matte.despill import AP1_LUMA, DEFAULT_SCREEN, METHODS
+from ...matte.despill import AP1_LUMA, METHODS, replacement_terms
 from ...matte.screen import screen_channels
 from ._common import check_image, f32
 
@@ -47,20 +47,9 @@ def despill(rgb, *, method: str = "average", screen: str = "green", screen_color
     spill = spill_amount(colour, screen=screen, weights=weights, strength=strength)
     if method == "average":
         return _add_to_channel(rgb, p, -spill)
-    s = np.asarray(screen_color if screen_color is not None else DEFAULT_SCREEN[screen], np.float32).reshape(3)
-    s_spill = float(s[p] - weights[0] * s[o1] - weights[1] * s[o2])
-    if s_spill <= 1e-6:
-        raise InputError(f"despill: screen colour {s.tolist()} has no {screen} excess; it is not a {screen} "
-                         "screen colour (give the screen colour the plate was keyed against)")
+    s, s_spill, add = replacement_terms(method, screen=screen, screen_color=screen_color,
+                                        replace_color=replace_color, weights=weights, luma=luma)
     k = spill / f32(np.float32(s_spill), rgb)
-    luma = np.asarray(luma, np.float32).reshape(3)
-    y_s = float(luma @ s)
-    if method == "screen_subtract" or replace_color is None:
-        add = np.full(3, y_s, np.float32)
-    else:
-        c = np.asarray(replace_color, np.float32).reshape(3)
-        y_c = float(luma @ c)
-        add = c * np.float32(y_s / y_c) if y_c > 1e-6 else c
     coef = torch.as_tensor((add - s).astype(np.float32), device=rgb.device)
     delta = k[..., None] * coef
     if rgb.shape[-1] == 4:

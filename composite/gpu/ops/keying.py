@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ...core.errors import InputError
-from ...matte.keyers import MIN_SCREEN_SHARE
+from ...matte.keyers import MIN_SCREEN_SHARE, levels_plan
 from ...matte.ops import fill_from_weights
 from ...matte.screen import MIN_SCREEN_FRACTION, check_screen, screen_channels, screen_difference
 from ..tensor import to_device, to_host
@@ -188,23 +188,14 @@ def _resolve_screen(rgb, screen, screen_color, clean_plate):
 
 def _alpha_from_difference(d_plate, d_screen, *, gain, clip_black, clip_white, guide=None,
                            denoise_radius: float = 0, denoise_eps: float = 1e-4):
-    if clip_white <= clip_black:
-        raise InputError(f"clip_white ({clip_white}) must be above clip_black ({clip_black})")
-    if denoise_radius < 0 or denoise_eps <= 0:
-        raise InputError(f"denoise_radius must be >= 0 and denoise_eps > 0 "
-                         f"(got {denoise_radius}, {denoise_eps})")
-    denoise = denoise_radius > 0 and guide is not None
-    span = float(clip_white) - float(clip_black)
-    k, c = (-float(gain), 1.0) if denoise else (-float(gain) / span, (1.0 - float(clip_black)) / span)
+    plan = levels_plan(gain, clip_black, clip_white, denoise_radius, denoise_eps, guided=guide is not None)
     if not isinstance(d_screen, torch.Tensor):
-        a = d_plate * f32(k / float(d_screen), d_plate) + f32(c, d_plate)
+        a = d_plate * f32(plan.scale / float(d_screen), d_plate) + f32(plan.offset, d_plate)
     else:
-        a = d_plate / d_screen * f32(k, d_plate) + f32(c, d_plate)
-    if denoise:
-        radius = max(1, int(round(denoise_radius)))
-        a = guided_filter(list(guide), a, radius=radius, eps=float(denoise_eps),
-                          subsample=max(1, int(round(radius / 2))))
-        a = a * f32(1.0 / span, a) + f32(-float(clip_black) / span, a)
+        a = d_plate / d_screen * f32(plan.scale, d_plate) + f32(plan.offset, d_plate)
+    if plan.radius:
+        a = guided_filter(list(guide), a, radius=plan.radius, eps=float(denoise_eps), subsample=plan.subsample)
+        a = a * f32(1.0 / plan.span, a) + f32(-float(clip_black) / plan.span, a)
     a = torch.where(a > 1e-6, a, torch.zeros_like(a))
     return torch.clamp_max(a, 1.0)
 
