@@ -114,6 +114,23 @@ def op_cases(ops: Sequence[str], setup: Callable[..., Callable[[int], Any]], siz
                  group=op, kind=kind, size=(w, h)) for w, h in sizes for op in ops]
 
 
+def time_in_process(cases: Sequence[Case], frames: int) -> dict[str, tuple[float, float]]:
+    """Median wall and process-CPU milliseconds per frame of each case, run in this process (for the suites'
+    standalone mode): set up, one warm-up frame, then ``frames`` timed frames."""
+    out = {}
+    for case in cases:
+        step = case.setup(**case.params)
+        step(0)
+        wall, cpu = [], []
+        for i in range(frames):
+            t0, c0 = time.perf_counter(), time.process_time()
+            step(i + 1)
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+        out[case.name] = (statistics.median(wall) * 1e3, statistics.median(cpu) * 1e3)
+    return out
+
+
 # -- peer tools ----------------------------------------------------------------------------------
 
 def tool_path(name: str) -> str | None:

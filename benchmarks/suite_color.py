@@ -302,23 +302,13 @@ def run(quick: bool = False, *, threads: int | None = None, frames: int | None =
     Reports the median wall time and the median CPU time of this process (``time.process_time``, all
     threads) per frame; on a shared machine the CPU time is the steadier figure.
     """
-    from benchmarks.harness import Config, limit_threads
+    from benchmarks.harness import Config, limit_threads, time_in_process
 
     limit_threads(threads)
     config = Config.make(quick=quick, frames=frames)
-    wall, cpu = {}, {}
-    for w, h in config.sizes:
-        for op in OPS:
-            step = _setup(op, w, h)
-            step(0)
-            ts, cs = [], []
-            for i in range(config.frames):
-                t0, c0 = time.perf_counter(), time.process_time()
-                step(i + 1)
-                ts.append(time.perf_counter() - t0)
-                cs.append(time.process_time() - c0)
-            wall[f"{op}@{w}x{h}"] = round(float(np.median(ts)) * 1e3, 1)
-            cpu[f"{op}@{w}x{h}"] = round(float(np.median(cs)) * 1e3, 1)
+    times = time_in_process(cases(config), config.frames)
+    wall = {name: round(w, 1) for name, (w, _) in times.items()}
+    cpu = {name: round(c, 1) for name, (_, c) in times.items()}
     return {"threads": threads, "load_average": list(os.getloadavg()), "ms_per_frame_wall": wall,
             "ms_per_frame_cpu": cpu, "quality": report(config)}
 

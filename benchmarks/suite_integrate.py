@@ -245,20 +245,10 @@ def report(config) -> dict:
 # -- standalone ----------------------------------------------------------------------------------
 def run(quick: bool = False) -> dict:
     """Time every op at HD and 4K (quick: 640x360 and 1280x720) in this process and gather the quality figures."""
-    from benchmarks.harness import Config
+    from benchmarks.harness import Config, time_in_process
 
     config = Config.make(quick=quick)
-    timings = {}
-    for w, h in config.sizes:
-        for op in OPS:
-            step = _setup(op, w, h)
-            step(0)
-            ts = []
-            for i in range(config.frames):
-                t0 = time.perf_counter()
-                step(i + 1)
-                ts.append(time.perf_counter() - t0)
-            timings[f"{op}_{w}x{h}"] = round(float(np.median(ts)) * 1e3, 2)
+    timings = {name: round(w, 2) for name, (w, _) in time_in_process(cases(config), config.frames).items()}
     return {"ms_per_frame": timings, "quality": report(config)}
 
 
