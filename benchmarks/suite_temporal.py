@@ -18,7 +18,8 @@ Quality (``report``), on sequences with known truth and on the real clips in ``$
   ramp, and on real clips as they are (which should be left alone) and with injected flicker;
 * matte smoothing: dtSSD and MAD before and after on synthetic sequences with ground truth (a moving soft
   blob whose keyed edge boils, at three speeds, and the green-screen shot keyed per frame with
-  :func:`composite.matte.keyers.key_color_difference` at two grain levels).
+  :func:`composite.matte.keyers.key_color_difference` at three grain levels, 0 being a clean key that
+  smoothing should leave alone), and the bound a perfect ±2-frame filter could reach on grain 1.
 
 Run by hand (not part of the test suite)::
 
@@ -245,8 +246,9 @@ def matte_quality(quick: bool):
                                                          start=(30, 48), boil=0.3),
     }
     w, h = (320, 180) if quick else (640, 360)
-    for grain in (1.0, 3.0):
-        sets[f"greenscreen {w}x{h} keyed per frame, grain {grain:g}"] = _keyed_shot(w, h, 10, grain)
+    shots = {grain: _keyed_shot(w, h, 10, grain) for grain in (0.0, 1.0, 3.0)}
+    for grain, shot in shots.items():
+        sets[f"greenscreen {w}x{h} keyed per frame, grain {grain:g}"] = shot
     for name, (plates, truth, keyed) in sets.items():
         for preset in ("medium", "fine"):
             t0 = time.perf_counter()
@@ -259,7 +261,33 @@ def matte_quality(quick: bool):
                 "mad_before": round(mad(keyed, truth), 5), "mad_after": round(mad(out, truth), 5),
                 "mad_change_pct": round(100 * (mad(out, truth) / mad(keyed, truth) - 1), 1),
                 "ms_per_frame": round(ms, 1)}
+    rows[f"greenscreen {w}x{h}, grain 1: ideal ±2-frame average of the grain's effect"] = _grain_bound(shots[0.0],
+                                                                                                      shots[1.0])
     return rows
+
+
+def _grain_bound(clean, grainy, radius=2, sigma=2.0):
+    """What a perfect temporal filter could reach on the grainy key: the grain-free key plus the grain's
+    effect on the matte (grainy key minus grain-free key, same truth) averaged over ±radius frames with the
+    smoother's Gaussian weights. Errors of the grain-free key move with the picture; no temporal filter
+    removes them, so this bounds what smoothing can do on this shot."""
+    from composite.temporal.metrics import dtssd, mad
+
+    _, truth, k0 = clean
+    _, truth1, k1 = grainy
+    assert all(np.array_equal(a, b) for a, b in zip(truth, truth1))
+    n = len(k1)
+    effect = [b - a for a, b in zip(k0, k1)]
+    ideal = []
+    for t in range(n):
+        ks = range(max(0, t - radius), min(n, t + radius + 1))
+        wts = np.array([np.exp(-0.5 * ((k - t) / sigma) ** 2) for k in ks])
+        wts /= wts.sum()
+        ideal.append((k0[t] + sum(np.float32(c) * effect[k] for c, k in zip(wts, ks))).astype(np.float32))
+    d0, d1, m0, m1 = dtssd(k1, truth), dtssd(ideal, truth), mad(k1, truth), mad(ideal, truth)
+    return {"dtssd_before": round(d0, 5), "dtssd_after": round(d1, 5), "dtssd_change_pct": round(100 * (d1 / d0 - 1), 1),
+            "mad_before": round(m0, 5), "mad_after": round(m1, 5), "mad_change_pct": round(100 * (m1 / m0 - 1), 1),
+            "ms_per_frame": 0.0}
 
 
 def _markdown(rep) -> str:

@@ -18,7 +18,7 @@ are bit-identical to whole ones.
 
 from .cuts import cut_score, is_cut, shot_frames
 from .deflicker import apply_gains, deflicker, estimate_flicker_gains
-from .flow import FLOW_PRESETS, FlowPair, estimate_flow, estimate_flow_pair, flow_occlusion
+from .flow import FLOW_PRESETS, FlowPair, compose_flows, estimate_flow, estimate_flow_pair, flow_occlusion
 from .matte_smooth import smooth_matte_temporal
 from .metrics import dtssd, flicker_index, flow_warping_error, mad, mse
 from .smooth import kalman_window, savgol_window, smooth_kalman, smooth_savgol
@@ -34,7 +34,7 @@ from .track import (
 from .warp import warp, warp_matte
 
 __all__ = [
-    "FLOW_PRESETS", "FlowPair", "Track", "TrackingError", "apply_gains", "cut_score", "deflicker", "dtssd",
+    "FLOW_PRESETS", "FlowPair", "Track", "TrackingError", "apply_gains", "compose_flows", "cut_score", "deflicker", "dtssd",
     "estimate_flicker_gains", "estimate_flow", "estimate_flow_pair", "estimate_transform", "flicker_index",
     "flow_occlusion", "flow_warping_error", "is_cut", "kalman_window", "mad", "mse", "savgol_window",
     "shot_frames", "smooth_kalman", "smooth_matte_temporal", "smooth_savgol", "smooth_transforms",

@@ -159,6 +159,23 @@ def sample_flow(field: np.ndarray, flow: np.ndarray) -> np.ndarray:
                      borderMode=cv2.BORDER_REPLICATE)
 
 
+def compose_flows(*flows: np.ndarray) -> np.ndarray:
+    """Chain flows ``a → b``, ``b → c``, …: the flow from the first frame to the last.
+
+    Each flow is ``(H, W, 2)`` float32 in the convention above; the result at ``p`` is
+    ``f1[p] + f2[p + f1[p]] + …`` (later flows sampled bilinearly where the earlier ones land). Chaining
+    the flows of consecutive frames follows motion that is too large for one direct estimate.
+    """
+    if not flows:
+        raise InputError("compose_flows: needs at least one flow")
+    out = np.asarray(flows[0], np.float32)
+    for f in flows[1:]:
+        if f.shape != out.shape:
+            raise InputError(f"compose_flows: flows of shapes {out.shape} and {f.shape} cannot be chained")
+        out = out + sample_flow(np.asarray(f, np.float32), out)
+    return out
+
+
 _GRIDS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
 

@@ -4,10 +4,14 @@ For frame ``t`` and each neighbour ``k`` of a bounded window (``t - r .. t + r``
 is warped onto frame t along optical flow and averaged with the current matte, pixel by pixel.
 
 Flow comes from the plate when one is given (else from premultiplied colour, else from the matte
-itself). A matte edge moves with its object, but at the edge the plate's flow is a mixture of the
-object's and the background's motion; so within ``edge_reach`` pixels outside the object's solid core
-(alpha > 0.9) the flow is replaced, progressively as alpha falls from 0.95 to 0.5, by the core's flow
-extended outwards (normalised Gaussian convolution). Each neighbour pixel then gets the weight
+itself). For a neighbour more than one frame away there are two candidates: the direct estimate and the
+chain of the flows between consecutive frames (:func:`~composite.temporal.flow.compose_flows`), which
+follows motion too large for one direct estimate; each pixel takes the one after which the warped
+guide (log luminance) matches the current frame's better (5x5 mean difference). A matte edge moves with its object, but near the edge the plate's flow mixes the object's
+motion with the background's (the estimator's patches straddle the edge). So the object's flow is taken
+from its interior only (alpha > 0.9, eroded by ``FLOW_PATCH_REACH`` pixels) and extended outwards by
+normalised Gaussian convolution; it replaces the plate's flow everywhere within ``edge_reach`` pixels of
+the object (alpha > 0.02) outside that interior. Each neighbour pixel then gets the weight
 
 ``w_k(p) = temporal(k) · reliable_k(p) · exp(-(Δα/alpha_tolerance)²)``
 
@@ -21,9 +25,11 @@ extended outwards (normalised Gaussian convolution). Each neighbour pixel then g
 
 A neighbour whose flow is unreliable over more than ``1 - min_reliability`` of the object (alpha > 0.5)
 around a pixel — fast motion that the flow could not follow — is not used there at all. Where every
-neighbour is rejected, the result is the current frame's matte, unchanged. The filter is a convex
-combination, so values stay within the inputs' range; premultiplied RGBA is filtered as a whole (colour
-and alpha with the same weights), which keeps it premultiplied.
+neighbour is rejected, the result is the current frame's matte, unchanged. A single matte plane is
+resampled with a cubic filter (which smears sub-pixel strands of hair less than bilinear interpolation)
+clipped to that frame's range, so the weighted mean stays within the inputs' range. Premultiplied RGBA
+is resampled bilinearly and filtered as a whole (colour and alpha with the same convex weights), which
+keeps it premultiplied.
 
 Example
 -------
@@ -45,11 +51,14 @@ import numpy as np
 
 from ..core.errors import InputError
 from ._common import GUIDE_STOPS_ABOVE, GUIDE_STOPS_BELOW, as_planes
-from .flow import estimate_flow, flow_guide, flow_occlusion
-from .warp import warp
+from .flow import compose_flows, estimate_flow, flow_guide, flow_occlusion
+from .warp import WARP_FILTERS, warp
 
 #: The reliability of a neighbour's flow is judged over boxes of 1/LOCAL_FRACTION of the frame's short side.
 LOCAL_FRACTION = 4
+#: Pixels (at the flow's resolution) inside an object's edge whose estimated flow still mixes in the
+#: background's motion: DIS matches 8-pixel patches. The object's own flow is taken from further inside.
+FLOW_PATCH_REACH = 5
 
 
 def _window_checked(frames: Mapping[int, np.ndarray], t: int, what: str) -> dict[int, np.ndarray]:
@@ -77,10 +86,33 @@ def _normalized_blur(values: np.ndarray, weights: np.ndarray, sigma: float) -> t
     return num * (inv[:, :, None] if values.ndim == 3 else inv), den
 
 
+def _object_flow_regions(alpha: np.ndarray, reach: float, patch_reach: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where the object's own flow is measured and where the plate's flow is kept.
+
+    ``alpha``: ``(H, W)`` float32 matte of the current frame. Returns ``(interior, plate_weight)``, both
+    ``(H, W)`` float32: ``interior`` is 1 on the object's solid core (alpha > 0.9) eroded by
+    ``patch_reach`` pixels (the uneroded core when erosion would leave nothing: thin objects);
+    ``plate_weight`` is 0 (use the object's extended flow) within ``reach`` pixels of the object
+    (alpha > 0.02) outside the interior, 1 elsewhere, with a one-pixel soft transition.
+    """
+    core = (alpha > 0.9).astype(np.uint8)
+    e = int(round(patch_reach))
+    interior = core
+    if e > 0:
+        eroded = cv2.erode(core, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * e + 1, 2 * e + 1)))
+        if eroded.any():
+            interior = eroded
+    d = max(1, int(round(reach)))
+    near = cv2.dilate((alpha > 0.02).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * d + 1, 2 * d + 1)))
+    object_weight = cv2.GaussianBlur((near & (1 - interior)).astype(np.float32), (0, 0), 1.0)
+    return interior.astype(np.float32), (1.0 - object_weight).astype(np.float32)
+
+
 def smooth_matte_temporal(mattes: Mapping[int, np.ndarray], t: int, *, guides: Mapping[int, np.ndarray] | None = None,
                           temporal_sigma: float = 2.0, alpha_tolerance: float = 0.8, guide_tolerance: float = 0.25,
                           edge_reach: float = 6.0, min_reliability: float = 0.5, preset: str = "medium",
-                          scale: float = 1.0, consistency: bool = True, alpha_channel: int = -1) -> np.ndarray:
+                          scale: float = 1.0, consistency: bool = True, filter: str = "auto",
+                          alpha_channel: int = -1) -> np.ndarray:
     """Temporally filtered matte of frame ``t`` (see the module docstring).
 
     Parameters
@@ -108,6 +140,10 @@ def smooth_matte_temporal(mattes: Mapping[int, np.ndarray], t: int, *, guides: M
         Optical-flow quality preset and resolution factor (:func:`~composite.temporal.flow.estimate_flow`).
     consistency : bool
         Reject pixels failing the forward/backward flow check (occlusions).
+    filter : {"auto", "cubic", "bilinear", "nearest"}
+        How neighbours are resampled along the flow (cubic results are clipped to the frame's range).
+        ``auto``: cubic for a single matte plane, bilinear for premultiplied colour (bilinear weights are
+        convex, so colour never exceeds its alpha).
 
     Returns
     -------
@@ -131,23 +167,49 @@ def smooth_matte_temporal(mattes: Mapping[int, np.ndarray], t: int, *, guides: M
     if edge_reach < 0 or not 0 <= min_reliability <= 1:
         raise InputError(f"temporal matte smoothing: edge_reach must be >= 0 and min_reliability in [0, 1], "
                          f"got {edge_reach}, {min_reliability}")
+    if filter not in WARP_FILTERS and filter != "auto":
+        raise InputError(f"temporal matte smoothing: filter must be auto or one of {', '.join(WARP_FILTERS)}, "
+                         f"got {filter!r}")
     cur = mattes[t]
     two_d = cur.ndim == 2
     cur3 = as_planes(cur)
+    if filter == "auto":
+        filter = "cubic" if cur3.shape[2] == 1 else "bilinear"
     if len(mattes) == 1:
         return cur.copy()
     alpha_c = np.ascontiguousarray(cur3[:, :, alpha_channel])
     # Flow source: the plate; else premultiplied colour (log encoded); else the matte itself (linear).
     src = guides if guides is not None else mattes
     encoding = "log" if (guides is not None or cur3.shape[2] >= 3) else "linear"
+
+    def flow(a: int, b: int) -> np.ndarray:
+        step = 1 if b > a else -1
+        path = list(range(a, b + step, step))
+        direct = estimate_flow(src[a], src[b], preset=preset, scale=scale, encoding=encoding)
+        if len(path) <= 2 or any(k not in src for k in path):
+            return direct
+        chained = compose_flows(*(estimate_flow(src[i], src[j], preset=preset, scale=scale, encoding=encoding)
+                                  for i, j in zip(path, path[1:])))
+        # Per pixel, the flow whose warped guide matches frame a better.
+        ga, gb = guide(a), guide(b)
+        e_d = cv2.blur(np.abs(warp(gb, direct) - ga), (5, 5))
+        e_c = cv2.blur(np.abs(warp(gb, chained) - ga), (5, 5))
+        return np.where((e_c <= e_d)[:, :, None], chained, direct)
+
+    guides_cache: dict[int, np.ndarray] = {}
+
+    def guide(k: int) -> np.ndarray:
+        if k not in guides_cache:
+            guides_cache[k] = flow_guide(src[k], encoding=encoding).astype(np.float32)
+        return guides_cache[k]
+
     per_stop = 255.0 / (GUIDE_STOPS_BELOW + GUIDE_STOPS_ABOVE)
     g_c = flow_guide(src[t], encoding=encoding).astype(np.float32) if encoding == "log" else None
     h, w = alpha_c.shape
-    core = (alpha_c > 0.9).astype(np.float32)
     obj = (alpha_c > 0.5).astype(np.float32)
-    extend = encoding == "log" and edge_reach > 0 and core.any()
+    extend = encoding == "log" and edge_reach > 0 and bool((alpha_c > 0.9).any())
     if extend:
-        blend = np.clip((alpha_c - 0.5) / 0.45, 0.0, 1.0)
+        interior, plate_flow_weight = _object_flow_regions(alpha_c, edge_reach, FLOW_PATCH_REACH / scale)
     local = max(9, (min(h, w) // LOCAL_FRACTION) | 1)
     acc = cur3.astype(np.float32).copy()
     wsum = np.ones((h, w), np.float32)
@@ -156,11 +218,10 @@ def smooth_matte_temporal(mattes: Mapping[int, np.ndarray], t: int, *, guides: M
     for k in sorted(mattes):
         if k == t:
             continue
-        fw = estimate_flow(src[t], src[k], preset=preset, scale=scale, encoding=encoding)
+        fw = flow(t, k)
         rel = np.ones((h, w), np.float32)
         if consistency:
-            bw = estimate_flow(src[k], src[t], preset=preset, scale=scale, encoding=encoding)
-            rel[flow_occlusion(fw, bw)] = 0.0
+            rel[flow_occlusion(fw, flow(k, t))] = 0.0
         if g_c is not None:
             g_k = flow_guide(src[k], encoding=encoding).astype(np.float32)
             dg = cv2.blur(np.abs(warp(g_k, fw) - g_c), (5, 5)) * inv_gt
@@ -174,15 +235,19 @@ def smooth_matte_temporal(mattes: Mapping[int, np.ndarray], t: int, *, guides: M
                 frac = cv2.blur(rel * obj_k, (local, local)) / np.maximum(density, 1e-6)
                 frac = np.where(density > 1e-6, frac, 1.0)
                 rel *= np.clip((frac - min_reliability) / (0.25 * min_reliability), 0.0, 1.0)
-        flow = fw
+        used = fw
         if extend:
-            core_flow, den = _normalized_blur(fw, core * rel + 1e-4 * core, edge_reach)
-            core_rel, _ = _normalized_blur(rel, core, edge_reach)
-            have = den > 1e-3
-            b = np.where(have, blend, 1.0)
-            flow = fw * b[:, :, None] + core_flow * (1.0 - b)[:, :, None]
-            rel = rel * b + core_rel * (1.0 - b)
-        warped = warp(as_planes(mattes[k]), flow)
+            object_flow, den = _normalized_blur(fw, interior * rel + 1e-4 * interior, edge_reach)
+            object_rel, _ = _normalized_blur(rel, interior, edge_reach)
+            b = np.where(den > 1e-3, plate_flow_weight, np.float32(1.0))
+            used = fw * b[:, :, None] + object_flow * (1.0 - b)[:, :, None]
+            rel = rel * b + object_rel * (1.0 - b)
+        src_k = as_planes(mattes[k])
+        warped = warp(src_k, used, filter=filter)
+        if filter == "cubic":
+            lo = src_k.min(axis=(0, 1))
+            hi = src_k.max(axis=(0, 1))
+            warped = np.clip(warped, lo, hi, out=warped)
         da = (warped[:, :, alpha_channel] - alpha_c) * inv_at
         wk = np.exp(-(da * da)) * rel * np.float32(np.exp(-0.5 * ((k - t) / temporal_sigma) ** 2))
         acc += warped * wk[:, :, None]

@@ -173,7 +173,7 @@ class TemporalMatteSmooth(Stage):
     :mod:`composite.temporal.matte_smooth`. Radius 0 passes the matte through.
     """
 
-    version = 1
+    version = 2
     inputs = {
         "matte": Input("matte (A) or premultiplied RGBA element", alpha=PREMULTIPLIED_OR_OPAQUE, window="radius"),
         "plate": Input("the plate the matte comes from (guides the flow)", alpha=PREMULTIPLIED_OR_OPAQUE,
@@ -190,6 +190,8 @@ class TemporalMatteSmooth(Stage):
         "preset": Param(str, "medium", choices=FLOW_PRESETS),
         "scale": Param(float, 1.0, range=(0.05, 1.0)),
         "consistency": Param(bool, True, doc="forward/backward flow check (occlusions fall back to frame t)"),
+        "filter": Param(str, "auto", choices=("auto", "cubic", "bilinear", "nearest"),
+                        doc="resampling along the flow (auto: cubic for a matte, bilinear for RGBA)"),
         "cut_threshold": _CUT,
     }
 
@@ -239,7 +241,8 @@ class TemporalMatteSmooth(Stage):
                                     temporal_sigma=self.p.temporal_sigma, alpha_tolerance=self.p.alpha_tolerance,
                                     guide_tolerance=self.p.guide_tolerance, edge_reach=self.p.edge_reach,
                                     min_reliability=self.p.min_reliability, preset=self.p.preset,
-                                    scale=self.p.scale, consistency=self.p.consistency, alpha_channel=ach)
+                                    scale=self.p.scale, consistency=self.p.consistency, filter=self.p.filter,
+                                    alpha_channel=ach)
         if with_cov:
             return with_coverage(cur.with_pixels(np.ascontiguousarray(out[..., :-1], np.float32)), out[..., -1])
         if COVERAGE_LAYER in cur.layers:  # a one-plane matte: keep the generated fraction with the new alpha

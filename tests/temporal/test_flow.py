@@ -11,6 +11,7 @@ from composite.core.errors import InputError, StateError
 from composite.temporal.flow import (
     MIN_FLOW_SIZE,
     clear_caches,
+    compose_flows,
     estimate_flow,
     estimate_flow_pair,
     flow_guide,
@@ -114,6 +115,32 @@ def test_warp_integer_shift_is_exact_and_channels_beyond_four(rng):
     flow[..., 1] = 2.0
     out = warp(img, flow, border="constant")
     assert np.array_equal(out[:6], img[2:]) and not out[6:].any()
+
+
+def test_compose_flows_follows_the_first_flow_into_the_second():
+    h, w = 12, 16
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    first = np.zeros((h, w, 2), np.float32)
+    first[..., 0] = 2.0                                   # a → b: everything 2 px to the right
+    second = np.stack([0.25 * xx, np.full_like(xx, -1.0)], axis=2)  # b → c: depends on where b's pixel is
+    out = compose_flows(first, second)
+    # p + first lands at x + 2 in b, where the second flow is (0.25 (x + 2), -1); the border replicates.
+    expect_x = 2.0 + 0.25 * np.minimum(xx + 2.0, w - 1)
+    assert np.allclose(out[..., 0], expect_x, atol=1e-4) and np.allclose(out[..., 1], -1.0)
+    assert np.array_equal(compose_flows(first), first)
+    with pytest.raises(InputError, match="cannot be chained"):
+        compose_flows(first, second[:, :8])
+    with pytest.raises(InputError, match="at least one"):
+        compose_flows()
+
+
+def test_chained_flow_matches_two_frame_motion(plate):
+    """Two 6 px steps: the chain of the consecutive flows recovers the 12 px motion at the centre."""
+    a, b, c = plate, shifted(plate, 6.0, 0.0), shifted(plate, 12.0, 0.0)
+    chained = compose_flows(estimate_flow(a, b), estimate_flow(b, c))
+    centre = chained[24:72, 32:96]
+    assert np.median(centre[..., 0]) == pytest.approx(12.0, abs=0.1)
+    assert np.median(np.abs(centre[..., 1])) < 0.1
 
 
 def test_warp_matte_stays_in_range(rng):
