@@ -50,7 +50,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import InputError
-from ._common import GUIDE_STOPS_ABOVE, GUIDE_STOPS_BELOW, as_planes
+from ._common import GUIDE_STOPS_ABOVE, GUIDE_STOPS_BELOW, ArrayCache, as_planes
 from .flow import compose_flows, estimate_flow, flow_guide, flow_occlusion
 from .warp import WARP_FILTERS, warp
 
@@ -84,6 +84,24 @@ def _normalized_blur(values: np.ndarray, weights: np.ndarray, sigma: float) -> t
         num = num[:, :, None]
     inv = 1.0 / np.maximum(den, 1e-6)
     return num * (inv[:, :, None] if values.ndim == 3 else inv), den
+
+
+#: Flows to neighbours two or more frames away, shared by the frames of a sequential render.
+_FAR_FLOWS = ArrayCache(capacity=16)
+
+
+def _far_flow(frames: list[np.ndarray], preset: str, scale: float, encoding: str) -> np.ndarray:
+    """Flow from ``frames[0]`` to ``frames[-1]``: per pixel the direct estimate or the chain through the
+    frames between, whichever leaves the smaller 5x5 mean guide difference after warping."""
+    a, b = frames[0], frames[-1]
+    direct = estimate_flow(a, b, preset=preset, scale=scale, encoding=encoding)
+    chained = compose_flows(*(estimate_flow(i, j, preset=preset, scale=scale, encoding=encoding)
+                              for i, j in zip(frames, frames[1:])))
+    ga = flow_guide(a, encoding=encoding).astype(np.float32)
+    gb = flow_guide(b, encoding=encoding).astype(np.float32)
+    e_d = cv2.blur(np.abs(warp(gb, direct) - ga), (5, 5))
+    e_c = cv2.blur(np.abs(warp(gb, chained) - ga), (5, 5))
+    return np.where((e_c <= e_d)[:, :, None], chained, direct)
 
 
 def _object_flow_regions(alpha: np.ndarray, reach: float, patch_reach: float) -> tuple[np.ndarray, np.ndarray]:
@@ -185,23 +203,10 @@ def smooth_matte_temporal(mattes: Mapping[int, np.ndarray], t: int, *, guides: M
     def flow(a: int, b: int) -> np.ndarray:
         step = 1 if b > a else -1
         path = list(range(a, b + step, step))
-        direct = estimate_flow(src[a], src[b], preset=preset, scale=scale, encoding=encoding)
         if len(path) <= 2 or any(k not in src for k in path):
-            return direct
-        chained = compose_flows(*(estimate_flow(src[i], src[j], preset=preset, scale=scale, encoding=encoding)
-                                  for i, j in zip(path, path[1:])))
-        # Per pixel, the flow whose warped guide matches frame a better.
-        ga, gb = guide(a), guide(b)
-        e_d = cv2.blur(np.abs(warp(gb, direct) - ga), (5, 5))
-        e_c = cv2.blur(np.abs(warp(gb, chained) - ga), (5, 5))
-        return np.where((e_c <= e_d)[:, :, None], chained, direct)
-
-    guides_cache: dict[int, np.ndarray] = {}
-
-    def guide(k: int) -> np.ndarray:
-        if k not in guides_cache:
-            guides_cache[k] = flow_guide(src[k], encoding=encoding).astype(np.float32)
-        return guides_cache[k]
+            return estimate_flow(src[a], src[b], preset=preset, scale=scale, encoding=encoding)
+        return _FAR_FLOWS.get(tuple(src[k] for k in path), (preset, scale, encoding),
+                              lambda: _far_flow([src[k] for k in path], preset, scale, encoding))
 
     per_stop = 255.0 / (GUIDE_STOPS_BELOW + GUIDE_STOPS_ABOVE)
     g_c = flow_guide(src[t], encoding=encoding).astype(np.float32) if encoding == "log" else None
