@@ -190,6 +190,8 @@ class TemporalMatteSmooth(Stage):
         "preset": Param(str, "medium", choices=FLOW_PRESETS),
         "scale": Param(float, 1.0, range=(0.05, 1.0)),
         "consistency": Param(bool, True, doc="forward/backward flow check (occlusions fall back to frame t)"),
+        "picture_check": Param(bool, True, doc="with a plate: neighbours must predict the plate as the matte "
+                               "moves (rejects sub-pixel misregistration of fine detail)"),
         "filter": Param(str, "auto", choices=("auto", "cubic", "bilinear", "nearest"),
                         doc="resampling along the flow (auto: cubic for a matte, bilinear for RGBA)"),
         "cut_threshold": _CUT,
@@ -241,7 +243,8 @@ class TemporalMatteSmooth(Stage):
                                     temporal_sigma=self.p.temporal_sigma, alpha_tolerance=self.p.alpha_tolerance,
                                     guide_tolerance=self.p.guide_tolerance, edge_reach=self.p.edge_reach,
                                     min_reliability=self.p.min_reliability, preset=self.p.preset,
-                                    scale=self.p.scale, consistency=self.p.consistency, filter=self.p.filter,
+                                    scale=self.p.scale, consistency=self.p.consistency,
+                                    picture_check=self.p.picture_check, filter=self.p.filter,
                                     alpha_channel=ach)
         if with_cov:
             return with_coverage(cur.with_pixels(np.ascontiguousarray(out[..., :-1], np.float32)), out[..., -1])

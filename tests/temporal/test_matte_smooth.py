@@ -49,6 +49,33 @@ def test_eight_pixels_per_frame_meets_the_goal_through_chained_flow():
     assert all(o.min() >= 0.0 and o.max() <= 1.0 for o in out)
 
 
+def _keyed_greenscreen(grain):
+    from composite.matte.keyers import key_color_difference
+    from composite.synth import greenscreen_sequence
+
+    seq = greenscreen_sequence(320, 180, 8, seed=5, grain=grain)
+    plates = [f.plate for f in seq]
+    truth = [f.alpha[..., 0] for f in seq]
+    keyed = [key_color_difference(p, screen="green", clean_plate="auto", clip_black=0.05, clip_white=0.95).alpha
+             for p in plates]
+    return plates, truth, keyed
+
+
+def test_picture_check_spares_a_clean_key_and_keeps_grain_removal():
+    """A key without grain has no boil to remove: averaging misregistered hair strands only adds error.
+    The picture check rejects that misregistration; on heavy grain it keeps the whole gain."""
+    plates, truth, keyed = _keyed_greenscreen(0.0)
+    base = dtssd(keyed, truth)
+    checked, unchecked = run(plates, keyed), run(plates, keyed, picture_check=False)
+    added_checked, added_unchecked = dtssd(checked, truth) / base - 1, dtssd(unchecked, truth) / base - 1
+    assert added_checked < 0.7 * added_unchecked
+    assert added_checked == pytest.approx(0.267, abs=0.05) and added_unchecked == pytest.approx(0.443, abs=0.05)
+    assert mad(checked, truth) < mad(unchecked, truth)
+    plates, truth, keyed = _keyed_greenscreen(3.0)
+    out = run(plates, keyed)
+    assert dtssd(out, truth) < 0.6 * dtssd(keyed, truth) and mad(out, truth) < mad(keyed, truth)
+
+
 def test_fast_motion_leaves_no_ghost_or_lag():
     """20 px per frame on a small frame: the flow cannot follow, so neighbours must be rejected."""
     plates, truth, keyed = matte_sequence(7, seed=4, velocity=(20.0, 0.0), width=240, height=72, radius=15,
