@@ -287,7 +287,7 @@ def _grain_bound(clean, grainy, radius=2, sigma=2.0):
     d0, d1, m0, m1 = dtssd(k1, truth), dtssd(ideal, truth), mad(k1, truth), mad(ideal, truth)
     return {"dtssd_before": round(d0, 5), "dtssd_after": round(d1, 5), "dtssd_change_pct": round(100 * (d1 / d0 - 1), 1),
             "mad_before": round(m0, 5), "mad_after": round(m1, 5), "mad_change_pct": round(100 * (m1 / m0 - 1), 1),
-            "ms_per_frame": 0.0}
+            "ms_per_frame": None}
 
 
 def _markdown(rep) -> str:
@@ -296,7 +296,8 @@ def _markdown(rep) -> str:
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in rep["matte"].items():
         lines.append(f"| {name} | {r['dtssd_before']:.4f} | {r['dtssd_after']:.4f} | {r['dtssd_change_pct']:+.1f}% | "
-                     f"{r['mad_before']:.5f} | {r['mad_after']:.5f} | {r['mad_change_pct']:+.1f}% | {r['ms_per_frame']} |")
+                     f"{r['mad_before']:.5f} | {r['mad_after']:.5f} | {r['mad_change_pct']:+.1f}% | "
+                     f"{'–' if r['ms_per_frame'] is None else r['ms_per_frame']} |")
     lines += ["", "### Deflicker: flicker index (stops, 4x3 tiles) and flow-warping error (scene-linear)", "",
               "| sequence | FI before | FI after | FI clean | warp err before | after | clean | level err rms |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
