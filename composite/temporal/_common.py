@@ -91,7 +91,9 @@ class ArrayCache:
     An entry is valid while every array it was derived from is alive (checked with weak references), so
     a reused ``id`` never returns a stale value. Values are pure functions of the arrays' contents (which
     composite never mutates in place), so caching cannot change results. The cache holds at most
-    ``capacity`` entries and ``max_bytes`` bytes of values (a value larger than that is not cached).
+    ``capacity`` entries and ``max_bytes`` bytes of values (a value larger than that is not cached);
+    entries whose arrays are gone are dropped whenever a new value is stored, so a render that lets go of
+    its old frames lets go of what was derived from them too.
     """
 
     def __init__(self, capacity: int = 64, max_bytes: int = 256 << 20):
@@ -120,6 +122,8 @@ class ArrayCache:
         except TypeError:  # not weak-referenceable: do not cache
             return value
         with self._lock:
+            for stale in [k for k, (rs, _, _) in self._items.items() if any(r() is None for r in rs)]:
+                self._drop(stale)
             if key in self._items:
                 self._drop(key)
             self._items[key] = (refs, value, size)

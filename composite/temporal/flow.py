@@ -43,7 +43,8 @@ ENCODINGS = ("log", "linear")
 MIN_FLOW_SIZE = 16
 
 _GUIDES = ArrayCache(capacity=96)
-_FLOWS = ArrayCache(capacity=64)
+#: Full-size flows: a ±2-frame window at 4K needs about 14 of them (66 MB each) at once.
+_FLOWS = ArrayCache(capacity=64, max_bytes=1 << 30)
 
 
 def _dis(preset: str) -> cv2.DISOpticalFlow:

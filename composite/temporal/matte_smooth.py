@@ -100,7 +100,7 @@ def _normalized_blur(values: np.ndarray, weights: np.ndarray, sigma: float) -> t
 
 
 #: Flows to neighbours two or more frames away, shared by the frames of a sequential render.
-_FAR_FLOWS = ArrayCache(capacity=16)
+_FAR_FLOWS = ArrayCache(capacity=16, max_bytes=512 << 20)
 
 
 def _far_flow(frames: list[np.ndarray], preset: str, scale: float, encoding: str) -> np.ndarray:
@@ -147,18 +147,27 @@ def _picture_agreement(check: _PictureCheck, neighbour: np.ndarray, flow: np.nda
     luminance guide check averages away, while a soft edge over a textured background, whose pixels mix
     two motions, keeps its neighbours.
     """
+    # Few full-size passes, in place where possible: these arrays are (H, W, 3) float32.
     b = warp(neighbour, plate_flow)
-    d_b = cv2.subtract(b, check.rgb)                                      # B - P
-    d_ab = np.zeros_like(b) if flow is plate_flow else cv2.subtract(warp(neighbour, flow), b)  # A - B
-    error = _channel_sum(np.abs(cv2.add(d_b, d_ab * alpha[:, :, None])))  # |alpha A + (1 - alpha) B - P|
-    residual = _channel_sum(np.abs(d_b))
+    a = None if flow is plate_flow else warp(neighbour, flow)
+    if a is not None:
+        layers = _channel_sum(cv2.absdiff(a, b))                          # |A - B|
+        d_ab = cv2.subtract(a, b, dst=a)                                  # A - B
+    residual = _channel_sum(cv2.absdiff(b, check.rgb))                    # |B - P|
+    if a is None:
+        layers = np.zeros_like(residual)
+        error = residual
+    else:
+        d_b = cv2.subtract(b, check.rgb, dst=b)                           # B - P
+        np.multiply(d_ab, alpha[:, :, None], out=d_ab)
+        error = _channel_sum(np.abs(cv2.add(d_b, d_ab, dst=d_b), out=d_b))  # |alpha A + (1 - alpha) B - P|
     # The plate's frame-to-frame noise: median residual over the background, on every 4th row and column.
     sub = (slice(None, None, 4), slice(None, None, 4))
     background = (alpha[sub] < 0.01) & (reliable[sub] > 0.5)
     if background.sum() < 100:
         background = reliable[sub] > 0.5
     noise = float(np.median(residual[sub][background])) if background.any() else 0.0
-    allowed = cv2.scaleAdd(check.gradient, PICTURE_SUBPIXEL, _channel_sum(np.abs(d_ab)) * np.float32(PICTURE_LAYERS))
+    allowed = cv2.scaleAdd(check.gradient, PICTURE_SUBPIXEL, layers * np.float32(PICTURE_LAYERS))
     allowed += np.float32(PICTURE_NOISE * noise + 1e-6)
     q = cv2.blur(error, (3, 3)) / cv2.blur(allowed, (3, 3))
     excess = np.maximum(q - np.float32(1.0), np.float32(0.0))
