@@ -1433,14 +1433,15 @@ only where the flow is consistent and the matte agrees, so moving edges do not l
 
 Flow to frames two or more away is also chained through the frames between, so an edge moving 8 px per
 frame still finds its neighbours; at the edge itself the object's interior flow is used, not the plate's
-flow, which mixes in the background's motion there. With a plate, each neighbour must also predict the
+flow, which mixes in the background's motion there (unless the plate's flow fits the outline better, as
+on a spinning ball whose texture moves unlike its edge). With a plate, each neighbour must also predict the
 plate as it moves the matte (the picture check), which keeps misregistered hair strands out of the average.
 
 Use it where the key boils. On the synthetic sequences of `benchmarks/suite_temporal.py` (±2 frames,
-medium flow) a boiling blob moving 2 or 8 px per frame loses 49% or 35% of its dtSSD and 34% or 27% of
+medium flow) a boiling blob moving 2 or 8 px per frame loses 48% or 33% of its dtSSD and 34% or 26% of
 its MAD, and a green-screen shot keyed with heavy grain 33% and 2%. A clean key of that shot (no grain)
-has nothing to gain and comes out slightly worse (dtSSD +8%, MAD +0.6%; +21% and +2% without the picture
-check). With light grain it gains little (dtSSD −12%, MAD +2%); even a perfect ±2-frame average of the
+has nothing to gain and comes out slightly worse (dtSSD +7%, MAD +0.6%; +21% and +2% without the picture
+check). With light grain it gains little (dtSSD −13%, MAD +2%); even a perfect ±2-frame average of the
 grain's effect would reach only −31% there, because most of the key's error moves with the picture and no
 temporal filter removes it. A grainy plate is usually better served first by the keyer's
 own `denoise_radius`, which removes grain within the frame.

@@ -11,7 +11,9 @@ guide (log luminance) matches the current frame's better (5x5 mean difference). 
 motion with the background's (the estimator's patches straddle the edge). So the object's flow is taken
 from its interior only (alpha > 0.9, eroded by ``FLOW_PATCH_REACH`` pixels) and extended outwards by
 normalised Gaussian convolution; it replaces the plate's flow everywhere within ``edge_reach`` pixels of
-the object (alpha > 0.02) outside that interior. Each neighbour pixel then gets the weight
+the object (alpha > 0.02) outside that interior — except where the plate's own flow registers the
+neighbour's matte with half the error (9x9 mean), as on a spinning ball or a motion-blurred edge, whose
+texture moves unlike its outline. Each neighbour pixel then gets the weight
 
 ``w_k(p) = temporal(k) · reliable_k(p) · exp(-(Δα/alpha_tolerance)²)``
 
@@ -315,15 +317,21 @@ def smooth_matte_temporal(mattes: Mapping[int, np.ndarray], t: int, *, guides: M
                 frac = np.where(density > 1e-6, frac, 1.0)
                 rel *= np.clip((frac - min_reliability) / (0.25 * min_reliability), 0.0, 1.0)
         used = fw
+        src_k = as_planes(mattes[k])
         if extend:
             object_flow, den = _normalized_blur(fw, interior * rel + 1e-4 * interior, edge_reach)
             object_rel, _ = _normalized_blur(rel, interior, edge_reach)
             b = np.where(den > 1e-3, plate_flow_weight, np.float32(1.0))
+            # The interior's texture can move unlike the outline (a spinning ball, motion blur): where the
+            # plate's own flow registers the neighbour's matte with half the error, it is kept.
+            alpha_k = np.ascontiguousarray(src_k[:, :, alpha_channel])
+            along_object = cv2.blur(np.abs(warp(alpha_k, object_flow) - alpha_c), (9, 9))
+            along_plate = cv2.blur(np.abs(warp(alpha_k, fw) - alpha_c), (9, 9))
+            b = np.where(along_plate < 0.5 * along_object, np.float32(1.0), b)
             used = fw * b[:, :, None] + object_flow * (1.0 - b)[:, :, None]
             rel = rel * b + object_rel * (1.0 - b)
         if check is not None:
             rel *= _picture_agreement(check, np.ascontiguousarray(guides[k][:, :, :3]), used, fw, alpha_c, rel)
-        src_k = as_planes(mattes[k])
         warped = warp(src_k, used, filter=filter)
         if filter == "cubic":
             lo = src_k.min(axis=(0, 1))

@@ -43,7 +43,7 @@ def test_eight_pixels_per_frame_meets_the_goal_through_chained_flow():
     out = run(plates, keyed)
     ratio = dtssd(out, truth) / dtssd(keyed, truth)
     assert ratio < 0.7 and mad(out, truth) < 0.8 * mad(keyed, truth)
-    assert ratio == pytest.approx(0.636, abs=0.03)          # pinned: dtSSD 0.0475 -> 0.0302
+    assert ratio == pytest.approx(0.673, abs=0.03)          # pinned: dtSSD 0.0475 -> 0.0320
     bilinear = run(plates, keyed, filter="bilinear")
     assert dtssd(bilinear, truth) < 0.7 * dtssd(keyed, truth)
     assert all(o.min() >= 0.0 and o.max() <= 1.0 for o in out)
@@ -69,11 +69,33 @@ def test_picture_check_spares_a_clean_key_and_keeps_grain_removal():
     checked, unchecked = run(plates, keyed), run(plates, keyed, picture_check=False)
     added_checked, added_unchecked = dtssd(checked, truth) / base - 1, dtssd(unchecked, truth) / base - 1
     assert added_checked < 0.7 * added_unchecked
-    assert added_checked == pytest.approx(0.267, abs=0.05) and added_unchecked == pytest.approx(0.443, abs=0.05)
+    assert added_checked == pytest.approx(0.154, abs=0.05) and added_unchecked == pytest.approx(0.351, abs=0.05)
     assert mad(checked, truth) < mad(unchecked, truth)
     plates, truth, keyed = _keyed_greenscreen(3.0)
     out = run(plates, keyed)
     assert dtssd(out, truth) < 0.6 * dtssd(keyed, truth) and mad(out, truth) < mad(keyed, truth)
+
+
+def test_texture_moving_unlike_the_outline_does_not_drag_the_edge():
+    """A disk whose outline moves 4 px per frame while its texture slides 10 px per frame (a spinning
+    ball): the interior's flow is not the outline's motion, so it must not carry the neighbours' edges.
+    The key is exact, so a good smoother leaves it as it is."""
+    from composite.temporal.synthetic import textured_plate
+
+    h, w = 96, 192
+    background = textured_plate(h, w, seed=1) * np.float32(0.5)
+    texture = textured_plate(h + 120, w + 120, seed=2) * np.float32(1.5)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    plates, mattes = [], []
+    for k in range(7):
+        a = np.clip(20.5 - np.hypot(xx - (50 + 4.0 * k), yy - 48), 0, 1).astype(np.float32)
+        fg = cv2.remap(texture, xx + np.float32(60 - 10.0 * k), yy + np.float32(60), cv2.INTER_LINEAR)
+        plates.append((fg * a[..., None] + background * (1 - a[..., None])).astype(np.float32))
+        mattes.append(a)
+    out = run(plates, mattes)
+    change = [np.abs(o - a) for o, a in zip(out, mattes)]
+    assert max(float(c.max()) for c in change) < 0.05       # 0.18 when the interior flow is trusted
+    assert np.mean([c.mean() for c in change]) < 2e-4
 
 
 def test_fast_motion_leaves_no_ghost_or_lag():
