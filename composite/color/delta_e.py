@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.state import AP1_LUMINANCE
 
 #: ACEScg (AP1, ACES white) → CIE XYZ with a D65 white, Bradford adaptation (OCIO's built-in
 #: ``UTILITY - ACES-AP1_to_CIE-XYZ-D65_BFD``).
@@ -63,7 +64,7 @@ REC709_TO_XYZ_D65 = np.array([
 D65_WHITE_XYZ = REC709_TO_XYZ_D65.sum(axis=1)
 
 #: Luminance weights of ACEScg (the Y row of AP1 → XYZ at the ACES white; TB-2014-004).
-AP1_LUMA = np.array([0.2722287168, 0.6740817658, 0.0536895174])
+AP1_LUMA = np.array(AP1_LUMINANCE)
 
 #: Rec.709 luma weights (used by the ASC CDL saturation operator).
 REC709_LUMA = np.array([0.2126, 0.7152, 0.0722])

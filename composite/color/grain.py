@@ -102,13 +102,11 @@ import scipy.fft
 from scipy.ndimage import gaussian_filter
 
 from ..core.errors import InputError
+from ..core.state import AP1_LUMINANCE
 from ..io.atomic import write_text_atomic
 
 #: Schema name written into profile files.
 SCHEMA = "composite.grain_profile/1"
-
-#: Luminance weights of ACEScg (AP1 primaries, ACES white).
-AP1_LUMINANCE = (0.2722287168, 0.6740817658, 0.0536895174)
 
 #: Luminance below this (including zero and negative values) counts as this value in log2 luminance.
 LUMINANCE_FLOOR = 2.0 ** -16

@@ -98,13 +98,17 @@ class Window:
         return f"({self.xmin},{self.ymin})-({self.xmax},{self.ymax})"
 
 
-def _as_pixels(array: np.ndarray, what: str) -> np.ndarray:
+def as_pixel_planes(array: np.ndarray, what: str) -> np.ndarray:
+    """Check pixels given as an array: ``(H, W)`` or ``(H, W, C)`` float32 → ``(H, W, C)`` (a view).
+
+    Other dtypes are refused, never rescaled silently; ``what`` names the array in the messages.
+    """
     if not isinstance(array, np.ndarray):
         raise InputError(f"{what}: expected a NumPy array, got {type(array).__name__}")
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3:
-        raise InputError(f"{what}: expected shape (H, W, C), got {array.shape}")
+        raise InputError(f"{what}: expected shape (H, W) or (H, W, C), got {array.shape}")
     if array.dtype != np.float32:
         raise StateError(
             f"{what}: pixels must be float32, got {array.dtype}; convert explicitly "
@@ -125,7 +129,7 @@ class Layer:
     channels: tuple[str, ...]
 
     def __post_init__(self):
-        pixels = _as_pixels(self.pixels, "layer")
+        pixels = as_pixel_planes(self.pixels, "layer")
         object.__setattr__(self, "pixels", pixels)
         object.__setattr__(self, "channels", tuple(self.channels))
         if len(self.channels) != pixels.shape[2]:
@@ -171,7 +175,7 @@ class Image:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        pixels = _as_pixels(self.pixels, "image")
+        pixels = as_pixel_planes(self.pixels, "image")
         object.__setattr__(self, "pixels", pixels)
         channels = tuple(self.channels)
         if len(channels) != pixels.shape[2]:

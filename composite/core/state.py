@@ -8,6 +8,9 @@ import enum
 #: ACES configs that OpenColorIO ships built in).
 WORKING_SPACE = "ACEScg"
 
+#: Luminance weights of ACEScg (AP1 primaries, D60 white): the Y row of the AP1 → XYZ matrix.
+AP1_LUMINANCE = (0.2722287168, 0.6740817658, 0.0536895174)
+
 #: Colour-space name used for non-colour data (mattes, depth, motion vectors, coverage).
 RAW_SPACE = "Raw"
 

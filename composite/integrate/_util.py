@@ -6,22 +6,13 @@ import cv2
 import numpy as np
 
 from ..core.errors import InputError, StateError
-
-#: Luminance weights of ACEScg (AP1 primaries).
-AP1_LUMINANCE = (0.2722287168, 0.6740817658, 0.0536895174)
+from ..core.image import as_pixel_planes
+from ..core.state import AP1_LUMINANCE  # noqa: F401  (re-exported: integration and device ops use it from here)
 
 
 def as_array(pixels: np.ndarray, who: str, what: str = "image") -> np.ndarray:
     """Check a float32 ``(H, W, C)`` array (a 2D array gains a channel axis)."""
-    if not isinstance(pixels, np.ndarray):
-        raise InputError(f"{who}: {what} must be a NumPy array, got {type(pixels).__name__}")
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None]
-    if pixels.ndim != 3:
-        raise InputError(f"{who}: {what} must have shape (H, W, C), got {pixels.shape}")
-    if pixels.dtype != np.float32:
-        raise StateError(f"{who}: {what} must be float32, got {pixels.dtype}; convert explicitly")
-    return pixels
+    return as_pixel_planes(pixels, f"{who}: {what}")
 
 
 def require_rgba(pixels: np.ndarray, who: str, what: str = "foreground") -> np.ndarray:

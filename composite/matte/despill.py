@@ -34,12 +34,13 @@ import cv2
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.state import AP1_LUMINANCE
 from .screen import check_rgb, screen_channels
 
 METHODS = ("average", "limit", "screen_subtract", "replace")
 
 #: Luminance weights of ACEScg (AP1 primaries, the Y row of AP1 → XYZ).
-AP1_LUMA = np.array([0.2722287168, 0.6740817658, 0.0536895174], np.float32)
+AP1_LUMA = np.array(AP1_LUMINANCE, np.float32)
 
 #: Default screen colours used when the screen colour is not known (pure primaries).
 DEFAULT_SCREEN = {"green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0)}

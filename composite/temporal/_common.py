@@ -11,10 +11,12 @@ from collections.abc import Callable, Hashable
 import cv2
 import numpy as np
 
-from ..core.errors import InputError, StateError
+from ..core.errors import InputError
+from ..core.image import as_pixel_planes
+from ..core.state import AP1_LUMINANCE
 
-#: Luminance weights of ACEScg (AP1 primaries, D60 white): the Y row of the AP1 → XYZ matrix.
-ACESCG_LUMINANCE = np.array([0.2722287168, 0.6740817658, 0.0536895174], np.float32)
+#: Luminance weights of ACEScg (:data:`composite.core.state.AP1_LUMINANCE`) as float32.
+ACESCG_LUMINANCE = np.array(AP1_LUMINANCE, np.float32)
 
 #: Stops below the frame's bright reference that the 8-bit log guide still resolves.
 GUIDE_STOPS_BELOW = 9.0
@@ -23,15 +25,8 @@ GUIDE_STOPS_ABOVE = 2.0
 
 
 def as_planes(pixels: np.ndarray, what: str = "image") -> np.ndarray:
-    """``(H, W)`` or ``(H, W, C)`` float32 → ``(H, W, C)``; refuse other dtypes (never rescale silently)."""
-    if not isinstance(pixels, np.ndarray):
-        raise InputError(f"{what}: expected a NumPy array, got {type(pixels).__name__}")
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None]
-    if pixels.ndim != 3:
-        raise InputError(f"{what}: expected shape (H, W) or (H, W, C), got {pixels.shape}")
-    if pixels.dtype != np.float32:
-        raise StateError(f"{what}: expected float32 pixels, got {pixels.dtype}; convert explicitly")
+    """``(H, W)`` or ``(H, W, C)`` float32 → ``(H, W, C)``, not empty (:func:`~composite.core.image.as_pixel_planes`)."""
+    pixels = as_pixel_planes(pixels, what)
     if pixels.shape[0] < 1 or pixels.shape[1] < 1:
         raise InputError(f"{what}: empty image {pixels.shape}")
     return pixels
