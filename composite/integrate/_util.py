@@ -103,3 +103,24 @@ def finite(pixels: np.ndarray, who: str, what: str = "image") -> np.ndarray:
         raise InputError(f"{who}: {what} holds {bad} NaN/infinite value(s); repair them first "
                          "(recipes: `nonfinite: repair`)")
     return pixels
+
+
+#: How depth values read: distance from the camera, or its inverse (1/z, as some renderers write).
+DEPTH_MODES = ("distance", "inverse")
+
+
+def checked_depth(depth: np.ndarray, depth_mode: str, who: str) -> np.ndarray:
+    """A depth pass as float32, as given (distances or inverse distances per ``depth_mode``).
+
+    Refuses an unknown ``depth_mode``, NaN values and negative values, naming ``who`` and what to do.
+    """
+    if depth_mode not in DEPTH_MODES:
+        raise InputError(f"{who}: unknown depth_mode {depth_mode!r}; allowed: {', '.join(DEPTH_MODES)}")
+    d = np.asarray(depth, np.float32)
+    if np.isnan(d).any():
+        raise InputError(f"{who}: depth holds {int(np.isnan(d).sum())} NaN value(s); repair the depth pass")
+    if (d < 0).any():
+        raise InputError(f"{who}: depth holds {int((d < 0).sum())} negative value(s); expected "
+                         f"{'distances' if depth_mode == 'distance' else 'inverse distances'} >= 0 "
+                         "(check depth_mode)")
+    return d

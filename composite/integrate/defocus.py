@@ -45,13 +45,11 @@ import cv2
 import numpy as np
 
 from ..core.errors import InputError
-from ._util import as_array, finite, gaussian_smooth, to_rgba
+from ._util import DEPTH_MODES, as_array, checked_depth, finite, gaussian_smooth, to_rgba
 
 #: Border handling of the uniform defocus: extend edge pixels, or transparent black outside.
 BORDERS = {"extend": cv2.BORDER_REPLICATE, "black": cv2.BORDER_CONSTANT}
 
-#: How depth values read: distance from the camera, or its inverse (1/z, as some renderers write).
-DEPTH_MODES = ("distance", "inverse")
 
 
 @functools.lru_cache(maxsize=64)
@@ -148,13 +146,7 @@ def circle_of_confusion(depth: np.ndarray, *, focus: float, size: float, max_rad
         raise InputError(f"{who}: unknown depth_mode {depth_mode!r}; allowed: {', '.join(DEPTH_MODES)}")
     if not (focus > 0 and math.isfinite(focus)):
         raise InputError(f"{who}: focus distance must be positive and finite, got {focus}")
-    depth = np.asarray(depth, np.float32)
-    if np.isnan(depth).any():
-        raise InputError(f"{who}: depth holds {int(np.isnan(depth).sum())} NaN value(s); repair the depth pass")
-    if (depth < 0).any():
-        raise InputError(f"{who}: depth holds {int((depth < 0).sum())} negative value(s); expected "
-                         f"{'distances' if depth_mode == 'distance' else 'inverse distances'} >= 0 "
-                         "(check depth_mode)")
+    depth = checked_depth(depth, depth_mode, who)
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = depth if depth_mode == "inverse" else np.float32(1.0) / depth    # 1/d; d = 0 → inf
     coc = np.float32(size) * (np.float32(1.0) - np.float32(focus) * inv)

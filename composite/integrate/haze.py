@@ -30,9 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..core.errors import InputError
-from ._util import as_array, finite
-
-DEPTH_MODES = ("distance", "inverse")
+from ._util import DEPTH_MODES, as_array, checked_depth, finite
 
 
 def transmittance(depth: np.ndarray, *, density: float, start: float = 0.0,
@@ -46,13 +44,7 @@ def transmittance(depth: np.ndarray, *, density: float, start: float = 0.0,
         raise InputError(f"{who}: unknown depth_mode {depth_mode!r}; allowed: {', '.join(DEPTH_MODES)}")
     if not (density >= 0 and math.isfinite(density)):
         raise InputError(f"{who}: density must be a finite number >= 0, got {density}")
-    d = np.asarray(depth, np.float32)
-    if np.isnan(d).any():
-        raise InputError(f"{who}: depth holds {int(np.isnan(d).sum())} NaN value(s); repair the depth pass")
-    if (d < 0).any():
-        raise InputError(f"{who}: depth holds {int((d < 0).sum())} negative value(s); expected "
-                         f"{'distances' if depth_mode == 'distance' else 'inverse distances'} >= 0 "
-                         "(check depth_mode)")
+    d = checked_depth(depth, depth_mode, who)
     if depth_mode == "inverse":
         with np.errstate(divide="ignore"):
             d = np.float32(1.0) / d                                   # 0 → inf
